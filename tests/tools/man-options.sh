@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every option a tool accepts (as its --help lists them) appears in its man page.
+#   man-options.sh TOOL MANPAGE
+set -euo pipefail
+tool=$1
+page=$2
+# The man page's text with roff escapes for '-' removed.
+text=$(sed -e 's/\\-/-/g' "$page")
+missing=0
+while read -r opt; do
+	if ! grep -qF -- "$opt" <<<"$text"; then
+		echo "FAIL: $(basename "$tool") option $opt is not in $page" >&2
+		missing=$((missing + 1))
+	fi
+done < <("$tool" --help | grep -oE '(^|[ ,])--?[A-Za-z][A-Za-z-]*' | sed 's/^[ ,]//' | sort -u)
+((missing == 0)) && echo "$(basename "$tool"): every option is documented in $(basename "$page")"
+exit $((missing > 0))

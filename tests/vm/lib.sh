@@ -1,0 +1,172 @@
+# shellcheck shell=bash
+# Helpers for VM scenarios (tests/vm/scenarios/*.sh), sourced as
+#   . "$DMREMAP_SRC/tests/vm/lib.sh"
+# Scenarios run as root inside the guest with set -euo pipefail; see
+# scripts/vm/README.md for the environment they get. Devices created here are
+# torn down at exit if the scenario did not remove them itself.
+
+export DM_DISABLE_UDEV=1 # no udev in the guest: dmsetup makes its own nodes
+
+# What the helpers created, one file per kind (dm, loop, nullb). Files, not
+# arrays: the helpers usually run in $(...) subshells.
+_LIB_STATE="/tmp/.vm-lib.$$"
+mkdir -p "$_LIB_STATE"
+_lib_track() { echo "$2" >>"$_LIB_STATE/$1"; }
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+	[[ $1 == "$2" ]] || die "${3:-value}: expected '$1', got '$2'"
+}
+
+# --- modules -----------------------------------------------------------------
+
+# load_module: modprobe dm-mod, insmod $DMREMAP_MODULE, check the target.
+load_module() {
+	modprobe dm-mod || die "modprobe dm-mod failed"
+	[[ -f ${DMREMAP_MODULE:-} ]] || die "no module at '${DMREMAP_MODULE:-}' (did the build fail?)"
+	insmod "$DMREMAP_MODULE" || die "insmod $DMREMAP_MODULE failed"
+	dmsetup targets | grep -q '^remap ' || die "target 'remap' not registered after insmod"
+}
+
+# unload_module: rmmod dm-remap.
+unload_module() {
+	rmmod dm_remap || die "rmmod dm_remap failed"
+}
+
+# --- block devices -----------------------------------------------------------
+
+# make_nullb NAME SIZE_MB [memory_backed]: create a null_blk device through
+# configfs; prints its /dev path. memory_backed keeps written data (otherwise
+# reads return zeroes and writes are dropped).
+make_nullb() {
+	local name="$1" mb="$2" mem="${3:-}" d
+	[[ -d /sys/module/null_blk ]] || modprobe null_blk nr_devices=0 || die "modprobe null_blk failed"
+	if [[ ! -d /sys/kernel/config/nullb ]]; then
+		mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	fi
+	d=/sys/kernel/config/nullb/$name
+	mkdir "$d" || die "cannot create null_blk $name"
+	_lib_track nullb "$name"
+	echo "$mb" >"$d/size"
+	[[ $mem == memory_backed ]] && echo 1 >"$d/memory_backed"
+	echo 1 >"$d/power" || die "cannot power on null_blk $name"
+	# Newer kernels name the disk after the configfs directory.
+	if [[ -b /dev/$name ]]; then
+		echo "/dev/$name"
+	else
+		echo "/dev/nullb$(<"$d/index")"
+	fi
+}
+
+# remove_nullb NAME
+remove_nullb() {
+	local d=/sys/kernel/config/nullb/$1
+	[[ -d $d ]] || return 0
+	echo 0 >"$d/power" || true
+	rmdir "$d" || die "cannot remove null_blk $1"
+}
+
+# make_loop SIZE_MB: loop device over a new sparse file in /tmp; prints it.
+make_loop() {
+	local f dev
+	[[ -d /sys/module/loop ]] || modprobe loop || die "modprobe loop failed"
+	f="$(mktemp /tmp/loop.XXXXXX.img)"
+	truncate -s "${1}M" "$f"
+	dev="$(losetup --find --show "$f")" || die "losetup failed"
+	_lib_track loop "$dev"
+	echo "$dev"
+}
+
+# remove_loop DEV: detach DEV and delete its backing file.
+remove_loop() {
+	local f
+	f="$(losetup -n -O BACK-FILE "$1" 2>/dev/null || true)"
+	[[ -z $f ]] && return 0
+	losetup -d "$1" || die "losetup -d $1 failed"
+	rm -f "$f"
+}
+
+# sectors DEV: size of DEV in 512-byte sectors.
+sectors() { blockdev --getsz "$1"; }
+
+# --- device mapper -------------------------------------------------------------
+
+# dm_create NAME TABLE: create /dev/mapper/NAME from TABLE; prints the path.
+dm_create() {
+	dmsetup create "$1" --noudevsync --table "$2" || die "dmsetup create $1 '$2' failed"
+	_lib_track dm "$1"
+	dmsetup mknodes "$1" || true
+	[[ -b /dev/mapper/$1 ]] || die "no /dev/mapper/$1 after dmsetup create"
+	echo "/dev/mapper/$1"
+}
+
+# dm_remove NAME: remove a dm device (retrying briefly while it is busy).
+dm_remove() {
+	dmsetup info "$1" >/dev/null 2>&1 || return 0
+	for _ in 1 2 3 4 5; do
+		dmsetup remove --noudevsync "$1" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	dmsetup remove --noudevsync "$1" || die "dmsetup remove $1 failed"
+}
+
+# --- data --------------------------------------------------------------------
+
+# random_file PATH SIZE_MB
+random_file() {
+	dd if=/dev/urandom of="$1" bs=1M count="$2" status=none || die "cannot write $1"
+}
+
+# write_at DEV OFFSET_BYTES FILE: O_DIRECT write of FILE at OFFSET.
+write_at() {
+	dd if="$3" of="$1" bs=1M seek="$2" oflag=seek_bytes,direct conv=notrunc,fsync status=none ||
+		die "write of $3 to $1 at $2 failed"
+}
+
+# read_at DEV OFFSET_BYTES LENGTH_BYTES OUT: O_DIRECT read into OUT.
+read_at() {
+	dd if="$1" of="$4" bs=1M skip="$2" count="$3" iflag=skip_bytes,count_bytes,direct status=none ||
+		die "read of $3 bytes from $1 at $2 failed"
+	[[ $(stat -c %s "$4") == "$3" ]] || die "short read from $1 at $2"
+}
+
+# assert_dev_matches DEV OFFSET_BYTES FILE: DEV holds FILE's bytes at OFFSET
+# (read back with O_DIRECT, compared with cmp).
+assert_dev_matches() {
+	local tmp size
+	size="$(stat -c %s "$3")"
+	tmp="$(mktemp /tmp/readback.XXXXXX)"
+	read_at "$1" "$2" "$size" "$tmp"
+	cmp "$3" "$tmp" >&2 || {
+		rm -f "$tmp"
+		die "$1 at offset $2: contents differ from $3"
+	}
+	rm -f "$tmp"
+}
+
+# --- teardown ----------------------------------------------------------------
+
+_lib_cleanup() {
+	local rc=$? x
+	set +e
+	if [[ -f $_LIB_STATE/dm ]]; then
+		tac "$_LIB_STATE/dm" | while read -r x; do
+			dmsetup info "$x" >/dev/null 2>&1 && dmsetup remove --noudevsync "$x"
+		done
+	fi
+	if [[ -f $_LIB_STATE/loop ]]; then
+		while read -r x; do remove_loop "$x"; done <"$_LIB_STATE/loop"
+	fi
+	if [[ -f $_LIB_STATE/nullb ]]; then
+		while read -r x; do remove_nullb "$x"; done <"$_LIB_STATE/nullb"
+	fi
+	rm -rf "$_LIB_STATE"
+	return "$rc"
+}
+trap _lib_cleanup EXIT
