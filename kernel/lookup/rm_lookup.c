@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: GPL-2.0-only OR MIT
+/*
+ * The remap lookup: a sorted array with a bucket index. See rm_lookup.h.
+ */
+#include "rm_lookup.h"
+
+typedef __u32 u32;
+typedef __u64 u64;
+
+/* About two entries per bucket, at least one bucket. */
+static u64 buckets_for(u64 nr)
+{
+	u64 b = 1;
+
+	while (b < nr / 2)
+		b <<= 1;
+	return b;
+}
+
+static unsigned int shift_for(u64 nr_buckets, u64 main_units)
+{
+	unsigned int shift = 0;
+
+	while (shift < 63 && (main_units >> shift) >= nr_buckets)
+		shift++;
+	return shift;
+}
+
+size_t rm_lookup_bytes(u64 nr, u64 main_units)
+{
+	u64 nb = buckets_for(nr);
+	size_t buckets = (size_t)(nb + 1) * sizeof(u32);
+
+	(void)main_units;
+	buckets = (buckets + 7) & ~(size_t)7;
+	return buckets + (size_t)nr * sizeof(struct rm_lookup_entry);
+}
+
+void rm_lookup_init(struct rm_lookup *lk, void *mem, u64 nr, u64 main_units)
+{
+	size_t buckets;
+
+	lk->nr = nr;
+	lk->nr_buckets = buckets_for(nr);
+	lk->shift = shift_for(lk->nr_buckets, main_units);
+	lk->bucket = mem;
+	buckets = (size_t)(lk->nr_buckets + 1) * sizeof(u32);
+	buckets = (buckets + 7) & ~(size_t)7;
+	lk->e = (struct rm_lookup_entry *)((char *)mem + buckets);
+}
+
+void rm_lookup_index(struct rm_lookup *lk)
+{
+	u64 b, i = 0;
+
+	for (b = 0; b < lk->nr_buckets; b++) {
+		lk->bucket[b] = (u32)i;
+		while (i < lk->nr && (lk->e[i].main >> lk->shift) <= b)
+			i++;
+	}
+	lk->bucket[lk->nr_buckets] = (u32)lk->nr;
+}
+
+static void sift_down(struct rm_lookup_entry *e, u64 root, u64 end)
+{
+	while (2 * root + 1 < end) {
+		u64 child = 2 * root + 1;
+		struct rm_lookup_entry tmp;
+
+		if (child + 1 < end && e[child].main < e[child + 1].main)
+			child++;
+		if (e[root].main >= e[child].main)
+			return;
+		tmp = e[root];
+		e[root] = e[child];
+		e[child] = tmp;
+		root = child;
+	}
+}
+
+void rm_lookup_sort(struct rm_lookup_entry *e, u64 nr)
+{
+	u64 i;
+
+	if (nr < 2)
+		return;
+	for (i = nr / 2; i-- > 0;)
+		sift_down(e, i, nr);
+	for (i = nr - 1; i > 0; i--) {
+		struct rm_lookup_entry tmp = e[0];
+
+		e[0] = e[i];
+		e[i] = tmp;
+		sift_down(e, 0, i);
+	}
+}
+
+u64 rm_lookup_lower_bound(const struct rm_lookup *lk, u64 unit)
+{
+	u64 b = unit >> lk->shift;
+	u64 lo, hi;
+
+	if (b >= lk->nr_buckets)
+		return lk->nr;
+	lo = lk->bucket[b];
+	hi = lk->bucket[b + 1];
+	/* Binary search within the bucket: usually zero to two entries. */
+	while (lo < hi) {
+		u64 mid = lo + (hi - lo) / 2;
+
+		if (lk->e[mid].main < unit)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct rm_lookup_entry *rm_lookup_find(const struct rm_lookup *lk,
+					     u64 unit)
+{
+	u64 i = rm_lookup_lower_bound(lk, unit);
+
+	if (i < lk->nr && lk->e[i].main == unit)
+		return &lk->e[i];
+	return NULL;
+}
+
+u64 rm_lookup_merge_count(const struct rm_lookup *old,
+			  const struct rm_lookup_entry *changes, u64 nr_changes)
+{
+	u64 i = 0, j = 0, n = 0;
+	u64 nr_old = old ? old->nr : 0;
+
+	while (i < nr_old || j < nr_changes) {
+		if (j == nr_changes ||
+		    (i < nr_old && old->e[i].main < changes[j].main)) {
+			n++;
+			i++;
+			continue;
+		}
+		if (i < nr_old && old->e[i].main == changes[j].main)
+			i++;
+		n += changes[j].slot_state != 0;
+		j++;
+	}
+	return n;
+}
+
+void rm_lookup_merge(const struct rm_lookup *old,
+		     const struct rm_lookup_entry *changes, u64 nr_changes,
+		     struct rm_lookup *out)
+{
+	u64 i = 0, j = 0, n = 0;
+	u64 nr_old = old ? old->nr : 0;
+
+	while (i < nr_old || j < nr_changes) {
+		if (j == nr_changes ||
+		    (i < nr_old && old->e[i].main < changes[j].main)) {
+			out->e[n++] = old->e[i++];
+			continue;
+		}
+		if (i < nr_old && old->e[i].main == changes[j].main)
+			i++;
+		if (changes[j].slot_state != 0)
+			out->e[n++] = changes[j];
+		j++;
+	}
+	rm_lookup_index(out);
+}

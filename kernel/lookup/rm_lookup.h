@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR MIT */
+/*
+ * The remap lookup: which main units are remapped or pending.
+ *
+ * An immutable sorted array of entries plus a bucket index over the main
+ * unit space, built once and published with RCU by the kernel target. A
+ * lookup reads one bucket pair and scans the handful of entries in it, so
+ * the cost does not grow with the table. Memory: 16 bytes per entry plus
+ * 4 bytes per bucket, with about one bucket per two entries.
+ *
+ * Plain C with no kernel calls: the module and the userspace tests and
+ * benchmarks compile this same file. The caller allocates the memory.
+ */
+#ifndef DM_REMAP_RM_LOOKUP_H
+#define DM_REMAP_RM_LOOKUP_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#else
+#include <stddef.h>
+#include <linux/types.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RM_LOOKUP_NO_SPARE 0xffffffffu
+#define RM_LOOKUP_SLOT_MASK 0x3fffffffu /* slot: low 30 bits */
+#define RM_LOOKUP_STATE_SHIFT 30	/* rm4 state: top 2 bits */
+
+struct rm_lookup_entry {
+	__u64 main;	  /* main unit */
+	__u32 spare;	  /* pool unit, or RM_LOOKUP_NO_SPARE */
+	__u32 slot_state; /* table slot | rm4 state << 30 */
+};
+
+static inline __u32 rm_lookup_slot(const struct rm_lookup_entry *e)
+{
+	return e->slot_state & RM_LOOKUP_SLOT_MASK;
+}
+
+static inline unsigned int rm_lookup_state(const struct rm_lookup_entry *e)
+{
+	return e->slot_state >> RM_LOOKUP_STATE_SHIFT;
+}
+
+static inline __u32 rm_lookup_pack(__u64 slot, unsigned int state)
+{
+	return (__u32)(slot & RM_LOOKUP_SLOT_MASK) |
+	       (__u32)state << RM_LOOKUP_STATE_SHIFT;
+}
+
+struct rm_lookup {
+	__u64 nr;		   /* entries */
+	__u64 nr_buckets;	   /* a power of two */
+	unsigned int shift;	   /* bucket of a unit: unit >> shift */
+	__u32 *bucket;		   /* nr_buckets + 1 start offsets into e[] */
+	struct rm_lookup_entry *e; /* sorted by main, no duplicates */
+};
+
+/* Bytes of memory rm_lookup_init() needs for `nr` entries. */
+size_t rm_lookup_bytes(__u64 nr, __u64 main_units);
+/*
+ * Lays out a lookup for `nr` entries over `main_units` in `mem`
+ * (rm_lookup_bytes() long, 8-byte aligned). Fill lk->e[0..nr) sorted, then
+ * call rm_lookup_index().
+ */
+void rm_lookup_init(struct rm_lookup *lk, void *mem, __u64 nr,
+		    __u64 main_units);
+/* Builds the bucket index over the sorted entries. */
+void rm_lookup_index(struct rm_lookup *lk);
+/* Sorts entries by main unit (heapsort: in place, no recursion). */
+void rm_lookup_sort(struct rm_lookup_entry *e, __u64 nr);
+/* Index of the first entry with main >= unit (lk->nr when none). */
+__u64 rm_lookup_lower_bound(const struct rm_lookup *lk, __u64 unit);
+/* The entry for `unit`, or NULL. */
+const struct rm_lookup_entry *rm_lookup_find(const struct rm_lookup *lk,
+					     __u64 unit);
+/*
+ * Merges `old` with `nr_changes` changes sorted by main unit into `out`
+ * (initialised for the resulting count, see rm_lookup_merge_count()). A
+ * change whose slot_state is 0 removes the entry for its main unit; any
+ * other change inserts or replaces it.
+ */
+void rm_lookup_merge(const struct rm_lookup *old,
+		     const struct rm_lookup_entry *changes, __u64 nr_changes,
+		     struct rm_lookup *out);
+/* Number of entries rm_lookup_merge() produces. */
+__u64 rm_lookup_merge_count(const struct rm_lookup *old,
+			    const struct rm_lookup_entry *changes,
+			    __u64 nr_changes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DM_REMAP_RM_LOOKUP_H */
