@@ -1,29 +1,1017 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * dm-remap: a device-mapper target that serves failing blocks of a main
- * device from blocks of a spare device.
- *
- * This is the foundation skeleton: it registers target "remap", takes the
- * final table line and passes all I/O through to the main device.
+ * device from blocks of a spare device, recording each mapping crash-safely
+ * on the spare (docs/format-v4.md, Documentation in docs/dm-remap.rst).
  *
  * Table line:
  *   <start> <len> remap <main_dev> <spare_dev> [<#features> <feature>...]
+ *
+ * I/O to units that are not remapped goes straight to the main device: no
+ * lock, no allocation, no deferral. A failed read or write on the main
+ * device is handed to an ordered worker, which retries it unit by unit,
+ * moves units that keep failing to spare blocks (or records them as pending
+ * when their contents are lost) and commits the change before the I/O
+ * completes.
  */
+#include <linux/bio.h>
+#include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/module.h>
+#include <linux/percpu.h>
+#include <linux/rculist.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include <linux/workqueue.h>
 
-#include "rm_format.h"
+#include "compat.h"
+#include "dm-remap-metadata.h"
 
 #define DM_MSG_PREFIX "remap"
 
+#define RM_DEFAULT_RETRIES 3
+#define RM_MAX_RETRIES 100
+#define RM_LIST_MAX 4096
+
+enum remap_mode {
+	RM_MODE_OK,
+	RM_MODE_DEGRADED,	 /* a commit lost its second copy */
+	RM_MODE_SPARE_EXHAUSTED, /* no free spare block or slot */
+	RM_MODE_METADATA_FAILED, /* a commit failed: no new remaps */
+};
+
+static const char *const remap_mode_names[] = {
+	[RM_MODE_OK] = "ok",
+	[RM_MODE_DEGRADED] = "degraded",
+	[RM_MODE_SPARE_EXHAUSTED] = "spare-exhausted",
+	[RM_MODE_METADATA_FAILED] = "metadata-failed",
+};
+
+struct remap_stats {
+	u64 reads;
+	u64 writes;
+	u64 remapped_ios;
+	u64 main_errors;
+	u64 spare_errors;
+	u64 retries;
+};
+
+/* The lookup published with RCU; its memory follows the struct. */
+struct remap_lookup {
+	struct rm_lookup lk;
+	struct rcu_head rcu;
+};
+
+/* A proactive remap requested by message, done by the worker. */
+struct remap_request {
+	struct list_head list;
+	u64 unit;
+	int result;
+	struct completion done;
+};
+
+enum remap_bio_kind { RB_MAIN, RB_SPARE, RB_DONE };
+
+/* Per-bio data: where it went and its range, for retries. */
+struct remap_bio {
+	struct bvec_iter iter;
+	u8 kind;
+};
+
 struct remap_c {
+	struct dm_target *ti;
 	struct dm_dev *main_dev;
 	struct dm_dev *spare_dev;
+	struct rm_md md;
+	unsigned int unit_shift; /* log2 of the unit in sectors */
+	sector_t pool_start;
+	u64 main_units;
+
+	/*
+	 * Nonzero when the fast path cannot be taken: bit 0, the lookup is
+	 * not empty; bit 1, a unit is being remapped (busy_first..busy_last).
+	 */
+	unsigned long active;
+	struct remap_lookup __rcu *lookup;
+
+	spinlock_t lock; /* protects the busy range and the bio lists */
+	u64 busy_first;
+	u64 busy_last;
+	struct bio_list failed;	  /* main I/O that failed */
+	struct bio_list late;	  /* main writes that finished under a remap */
+	struct bio_list deferred; /* bios held for a busy or pending unit */
+	struct list_head requests;
+
+	struct workqueue_struct *wq;
+	struct work_struct worker;
+
+	enum remap_mode mode;
+	struct remap_stats __percpu *stats;
+	unsigned int retries;
+	bool retries_set;
+	void *unit_buf; /* one unit, used by the worker */
+	bool resumed;
 };
+
+#define RM_ACTIVE_LOOKUP 1ul
+#define RM_ACTIVE_BUSY 2ul
+
+static void remap_worker(struct work_struct *ws);
+
+static inline u64 sector_to_unit(struct remap_c *rc, sector_t s)
+{
+	return s >> rc->unit_shift;
+}
+
+static inline sector_t unit_to_sector(struct remap_c *rc, u64 u)
+{
+	return (sector_t)u << rc->unit_shift;
+}
+
+static inline sector_t spare_sector(struct remap_c *rc, u32 blk)
+{
+	return rc->pool_start + ((sector_t)blk << rc->unit_shift);
+}
+
+/* Sectors of unit u that exist on the main device (the last may be short). */
+static inline sector_t unit_len(struct remap_c *rc, u64 u)
+{
+	return min_t(sector_t, 1 << rc->unit_shift,
+		     rc->md.sb.main_sectors - unit_to_sector(rc, u));
+}
+
+#define stat_inc(rc, field) this_cpu_inc((rc)->stats->field)
+
+/* ---- The lookup ---------------------------------------------------------- */
+
+static struct remap_lookup *lookup_alloc(struct remap_c *rc, u64 nr)
+{
+	struct remap_lookup *rl;
+
+	rl = kvmalloc(sizeof(*rl) + rm_lookup_bytes(nr, rc->main_units),
+		      GFP_NOIO);
+	if (rl)
+		rm_lookup_init(&rl->lk, rl + 1, nr, rc->main_units);
+	return rl;
+}
+
+static void lookup_free_rcu(struct rcu_head *head)
+{
+	kvfree(container_of(head, struct remap_lookup, rcu));
+}
+
+/* Publishes `rl` (NULL when empty) and frees the old lookup after RCU. */
+static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
+{
+	struct remap_lookup *old;
+
+	if (rl && !rl->lk.nr) {
+		kvfree(rl);
+		rl = NULL;
+	}
+	old = rcu_dereference_protected(rc->lookup, true);
+	rcu_assign_pointer(rc->lookup, rl);
+	if (rl)
+		set_bit(0, &rc->active);
+	else
+		clear_bit(0, &rc->active);
+	if (old)
+		call_rcu(&old->rcu, lookup_free_rcu);
+}
+
+/* Applies sorted changes (see rm_lookup_merge) and publishes the result. */
+static int lookup_apply(struct remap_c *rc, struct rm_lookup_entry *changes,
+			u64 nr)
+{
+	struct remap_lookup *old, *rl;
+	u64 count;
+
+	if (!nr)
+		return 0;
+	old = rcu_dereference_protected(rc->lookup, true);
+	count = rm_lookup_merge_count(old ? &old->lk : NULL, changes, nr);
+	rl = lookup_alloc(rc, count);
+	if (!rl)
+		return -ENOMEM;
+	rm_lookup_merge(old ? &old->lk : NULL, changes, nr, &rl->lk);
+	lookup_publish(rc, rl);
+	return 0;
+}
+
+/* Copies the entry for unit u into *e; false when u is not in the table. */
+static bool lookup_unit(struct remap_c *rc, u64 u, struct rm_lookup_entry *e)
+{
+	const struct rm_lookup_entry *hit = NULL;
+	struct remap_lookup *rl;
+
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	if (rl)
+		hit = rm_lookup_find(&rl->lk, u);
+	if (hit)
+		*e = *hit;
+	rcu_read_unlock();
+	return hit;
+}
+
+/* ---- Mapping ------------------------------------------------------------- */
+
+static int map_to_main(struct remap_c *rc, struct bio *bio,
+		       struct remap_bio *pb)
+{
+	bio_set_dev(bio, rc->main_dev->bdev);
+	pb->kind = RB_MAIN;
+	pb->iter = bio->bi_iter;
+	return DM_MAPIO_REMAPPED;
+}
+
+static int map_to_spare(struct remap_c *rc, struct bio *bio,
+			struct remap_bio *pb, const struct rm_lookup_entry *e)
+{
+	sector_t off = bio->bi_iter.bi_sector & ((1 << rc->unit_shift) - 1);
+
+	if (bio_op(bio) == REQ_OP_DISCARD &&
+	    !bdev_max_discard_sectors(rc->spare_dev->bdev)) {
+		/* Discard is advisory: nothing to do on this spare. */
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
+	bio_set_dev(bio, rc->spare_dev->bdev);
+	bio->bi_iter.bi_sector = spare_sector(rc, e->spare) + off;
+	pb->kind = RB_SPARE;
+	stat_inc(rc, remapped_ios);
+	return DM_MAPIO_REMAPPED;
+}
+
+/* Writes of data or of zeroes: both can move a unit to the spare. */
+static bool is_write(struct bio *bio)
+{
+	return bio_op(bio) == REQ_OP_WRITE ||
+	       bio_op(bio) == REQ_OP_WRITE_ZEROES;
+}
+
+static bool is_full_unit(struct remap_c *rc, struct bio *bio, u64 u)
+{
+	return bio->bi_iter.bi_sector == unit_to_sector(rc, u) &&
+	       bio_sectors(bio) == unit_len(rc, u);
+}
+
+/*
+ * Maps a bio that lies within unit u and has entry `e` (or none): used by
+ * map() after splitting and by the worker for deferred bios. Returns a
+ * DM_MAPIO_* value; DM_MAPIO_SUBMITTED means the bio was queued or ended.
+ */
+static int map_unit(struct remap_c *rc, struct bio *bio, struct remap_bio *pb,
+		    u64 u, const struct rm_lookup_entry *e)
+{
+	unsigned long flags;
+
+	if (rm_lookup_state(e) == RM4_STATE_REMAPPED)
+		return map_to_spare(rc, bio, pb, e);
+
+	/* Pending: the unit's contents are lost until it is rewritten. */
+	if (bio_op(bio) == REQ_OP_READ) {
+		DMERR_LIMIT(
+			"read of pending unit %llu (sector %llu): contents lost until rewritten",
+			u, (unsigned long long)bio->bi_iter.bi_sector);
+		return DM_MAPIO_KILL;
+	}
+	if (!is_write(bio))
+		return map_to_main(rc, bio, pb);
+	if (!is_full_unit(rc, bio, u)) {
+		DMERR_LIMIT(
+			"partial write to pending unit %llu: rewrite the whole unit (%u bytes) to recover it",
+			u, rc->md.sb.unit_bytes);
+		return DM_MAPIO_KILL;
+	}
+	/* A full rewrite: the worker tries main first, then remaps. */
+	spin_lock_irqsave(&rc->lock, flags);
+	bio_list_add(&rc->deferred, bio);
+	spin_unlock_irqrestore(&rc->lock, flags);
+	queue_work(rc->wq, &rc->worker);
+	return DM_MAPIO_SUBMITTED;
+}
+
+/* The slow path: the table is not empty or a remap is in progress. */
+static int remap_map_slow(struct remap_c *rc, struct bio *bio,
+			  struct remap_bio *pb)
+{
+	const sector_t sector = bio->bi_iter.bi_sector;
+	const u64 first = sector_to_unit(rc, sector);
+	const u64 last = sector_to_unit(rc, bio_end_sector(bio) - 1);
+	struct rm_lookup_entry e = { 0 };
+	struct remap_lookup *rl;
+	u64 next = U64_MAX;
+	unsigned long active, flags;
+
+	/* Read the busy state before the lookup: see remap_worker(). */
+	active = smp_load_acquire(&rc->active);
+
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	if (rl) {
+		u64 i = rm_lookup_lower_bound(&rl->lk, first);
+
+		if (i < rl->lk.nr && rl->lk.e[i].main <= last) {
+			e = rl->lk.e[i];
+			next = e.main;
+		}
+	}
+	rcu_read_unlock();
+
+	if (active & RM_ACTIVE_BUSY) {
+		spin_lock_irqsave(&rc->lock, flags);
+		if ((rc->active & RM_ACTIVE_BUSY) && rc->busy_first <= last &&
+		    rc->busy_last >= first) {
+			u64 b = max(first, rc->busy_first);
+
+			if (b == first) {
+				if (last > first)
+					dm_accept_partial_bio(
+						bio,
+						unit_to_sector(rc, first + 1) -
+							sector);
+				bio_list_add(&rc->deferred, bio);
+				spin_unlock_irqrestore(&rc->lock, flags);
+				return DM_MAPIO_SUBMITTED;
+			}
+			if (b < next) {
+				next = b;
+				e.slot_state = 0;
+			}
+		}
+		spin_unlock_irqrestore(&rc->lock, flags);
+	}
+
+	if (next == U64_MAX)
+		return map_to_main(rc, bio, pb);
+	if (next > first) {
+		/* Serve the part before the first special unit from main. */
+		dm_accept_partial_bio(bio, unit_to_sector(rc, next) - sector);
+		return map_to_main(rc, bio, pb);
+	}
+	if (last > first)
+		dm_accept_partial_bio(bio,
+				      unit_to_sector(rc, first + 1) - sector);
+	return map_unit(rc, bio, pb, first, &e);
+}
+
+static int remap_map(struct dm_target *ti, struct bio *bio)
+{
+	struct remap_c *rc = ti->private;
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+
+	if (unlikely(!bio_sectors(bio))) {
+		/* An empty flush: one goes to each device. */
+		pb->kind = RB_DONE;
+		bio_set_dev(bio, dm_bio_get_target_bio_nr(bio)
+					 ? rc->spare_dev->bdev
+					 : rc->main_dev->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+	if (bio_data_dir(bio) == WRITE)
+		stat_inc(rc, writes);
+	else
+		stat_inc(rc, reads);
+	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	if (likely(!READ_ONCE(rc->active)))
+		return map_to_main(rc, bio, pb);
+	return remap_map_slow(rc, bio, pb);
+}
+
+/* ---- Completion ---------------------------------------------------------- */
+
+/* Errors worth a retry and a remap: not "try again" or "not supported". */
+static bool is_media_error(blk_status_t status)
+{
+	switch (status) {
+	case BLK_STS_AGAIN:
+	case BLK_STS_NOTSUPP:
+	case BLK_STS_RESOURCE:
+	case BLK_STS_DEV_RESOURCE:
+	case BLK_STS_NOSPC:
+		return false;
+	default:
+		return true;
+	}
+}
+
+/*
+ * A write to main that finished while a remap of one of its units was in
+ * progress, or after it: its data must also reach the spare.
+ */
+static bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
+{
+	const u64 first = sector_to_unit(rc, pb->iter.bi_sector);
+	const u64 last = sector_to_unit(
+		rc, pb->iter.bi_sector + (pb->iter.bi_size >> 9) - 1);
+	struct remap_lookup *rl;
+	bool hit = false;
+
+	if ((READ_ONCE(rc->active) & RM_ACTIVE_BUSY) &&
+	    READ_ONCE(rc->busy_first) <= last &&
+	    READ_ONCE(rc->busy_last) >= first)
+		return true;
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	if (rl) {
+		u64 i = rm_lookup_lower_bound(&rl->lk, first);
+
+		hit = i < rl->lk.nr && rl->lk.e[i].main <= last;
+	}
+	rcu_read_unlock();
+	return hit;
+}
+
+static int remap_end_io(struct dm_target *ti, struct bio *bio,
+			blk_status_t *error)
+{
+	struct remap_c *rc = ti->private;
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct bio_list *list;
+	unsigned long flags;
+
+	if (pb->kind == RB_SPARE) {
+		if (*error)
+			stat_inc(rc, spare_errors);
+		return DM_ENDIO_DONE;
+	}
+	if (pb->kind != RB_MAIN ||
+	    (bio_op(bio) != REQ_OP_READ && !is_write(bio)))
+		return DM_ENDIO_DONE;
+
+	if (*error) {
+		/* Readahead is a hint: no retries, no pending state. */
+		if (!is_media_error(*error) || (bio->bi_opf & REQ_RAHEAD))
+			return DM_ENDIO_DONE;
+		stat_inc(rc, main_errors);
+		list = &rc->failed;
+	} else if (is_write(bio) && READ_ONCE(rc->active) &&
+		   write_met_remap(rc, pb)) {
+		list = &rc->late;
+	} else {
+		return DM_ENDIO_DONE;
+	}
+	/* Hand the bio, restored to its range, to the worker. */
+	bio->bi_iter = pb->iter;
+	bio->bi_status = BLK_STS_OK;
+	spin_lock_irqsave(&rc->lock, flags);
+	bio_list_add(list, bio);
+	spin_unlock_irqrestore(&rc->lock, flags);
+	queue_work(rc->wq, &rc->worker);
+	return DM_ENDIO_INCOMPLETE;
+}
+
+/* ---- The worker: retries, remaps and commits ----------------------------- */
+
+static int unit_io(struct remap_c *rc, struct block_device *bdev, blk_opf_t opf,
+		   sector_t sector, sector_t count, void *buf)
+{
+	struct dm_io_region region = {
+		.bdev = bdev,
+		.sector = sector,
+		.count = count,
+	};
+	struct dm_io_request req = {
+		.bi_opf = opf,
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = buf,
+		.client = rc->md.io,
+	};
+	unsigned long error_bits = 0;
+	int r = rm_dm_io(&req, 1, &region, &error_bits);
+
+	return r ? r : (error_bits ? -EIO : 0);
+}
+
+/* Copies `len` bytes at byte `skip` of the bio's range to or from buf. */
+static void bio_copy(struct bio *bio, struct bvec_iter iter, unsigned int skip,
+		     unsigned int len, void *buf, bool to_bio)
+{
+	struct bio_vec bv;
+	struct bvec_iter it;
+
+	bio_advance_iter(bio, &iter, skip);
+	iter.bi_size = len;
+	__bio_for_each_segment(bv, bio, it, iter) {
+		if (to_bio)
+			memcpy_to_bvec(&bv, buf);
+		else
+			memcpy_from_bvec(buf, &bv);
+		buf += bv.bv_len;
+	}
+}
+
+/* The data a write carries for `len` bytes at byte `skip`: zeroes or pages. */
+static void write_data(struct bio *bio, struct bvec_iter iter,
+		       unsigned int skip, unsigned int len, void *buf)
+{
+	if (bio_op(bio) == REQ_OP_WRITE_ZEROES)
+		memset(buf, 0, len);
+	else
+		bio_copy(bio, iter, skip, len, buf, false);
+}
+
+/* Main I/O with the configured retries. */
+static int main_io_retry(struct remap_c *rc, blk_opf_t opf, sector_t sector,
+			 sector_t count, void *buf)
+{
+	unsigned int i;
+
+	for (i = 0; i < rc->retries; i++) {
+		stat_inc(rc, retries);
+		if (!unit_io(rc, rc->main_dev->bdev, opf, sector, count, buf))
+			return 0;
+	}
+	return -EIO;
+}
+
+/*
+ * Reads the parts of a unit (us, len sectors) that a write of s0..s1 does
+ * not cover into unit_buf, so that the unit can move to the spare whole.
+ */
+static int fill_unit_around(struct remap_c *rc, sector_t us, sector_t len,
+			    sector_t s0, sector_t s1)
+{
+	if (s0 > us &&
+	    main_io_retry(rc, REQ_OP_READ, us, s0 - us, rc->unit_buf))
+		return -EIO;
+	if (s1 < us + len && main_io_retry(rc, REQ_OP_READ, s1, us + len - s1,
+					   rc->unit_buf + ((s1 - us) << 9)))
+		return -EIO;
+	return 0;
+}
+
+static void set_mode(struct remap_c *rc, enum remap_mode mode)
+{
+	if (rc->mode >= mode)
+		return;
+	DMERR("%s: mode %s", dm_table_device_name(rc->ti->table),
+	      remap_mode_names[mode]);
+	rc->mode = mode;
+	dm_table_event(rc->ti->table);
+}
+
+/* Records a metadata write failure: needs_check, and no new remaps. */
+static void metadata_failed(struct remap_c *rc, int r)
+{
+	set_mode(rc,
+		 r == -EREMOTEIO ? RM_MODE_DEGRADED : RM_MODE_METADATA_FAILED);
+	rc->md.sb.flags |= RM4_SB_NEEDS_CHECK;
+	if (rm_md_write_superblocks(&rc->md))
+		DMERR("cannot record needs_check on the spare");
+}
+
+static bool can_remap(struct remap_c *rc)
+{
+	return rc->mode == RM_MODE_OK;
+}
+
+/*
+ * Writes a full unit of data to a new spare block and stages its entry in
+ * `slot` (U64_MAX: a new slot). Spare blocks that fail are recorded as bad
+ * and the next one is tried.
+ */
+static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
+		      struct rm_lookup_entry *change)
+{
+	struct rm_md *md = &rc->md;
+	struct rm4_entry e = { 0 };
+	u64 blk;
+	int r;
+
+	if (!can_remap(rc))
+		return -EIO;
+	if (slot == U64_MAX) {
+		slot = rm_md_alloc_slot(md);
+		if (slot == U64_MAX) {
+			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+			return -ENOSPC;
+		}
+	}
+	for (;;) {
+		blk = rm_md_alloc_block(md);
+		if (blk == U64_MAX) {
+			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+			return -ENOSPC;
+		}
+		__set_bit(blk, md->pool);
+		if (!unit_io(rc, rc->spare_dev->bdev, REQ_OP_WRITE,
+			     spare_sector(rc, blk), unit_len(rc, u),
+			     rc->unit_buf))
+			break;
+		/* This spare block failed: record it, never reuse it. */
+		stat_inc(rc, spare_errors);
+		DMERR_LIMIT("spare block %llu failed a write; marking it bad",
+			    blk);
+		e = (struct rm4_entry){
+			.main_block = RM4_NONE,
+			.spare_block = blk,
+			.event_time = ktime_get_real_seconds(),
+			.error_count = 1,
+			.state = RM4_STATE_BAD_SPARE,
+		};
+		{
+			u64 bad_slot = rm_md_alloc_slot(md);
+
+			if (bad_slot == U64_MAX || bad_slot == slot) {
+				set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+				return -ENOSPC;
+			}
+			r = rm_md_stage(md, bad_slot, &e);
+			if (r)
+				return r;
+			__set_bit(bad_slot, md->slots);
+			md->nr_bad++;
+		}
+	}
+	e = (struct rm4_entry){
+		.main_block = u,
+		.spare_block = blk,
+		.event_time = ktime_get_real_seconds(),
+		.error_count = 1,
+		.state = RM4_STATE_REMAPPED,
+		.flags = flags,
+	};
+	r = rm_md_stage(md, slot, &e);
+	if (r)
+		return r;
+	__set_bit(slot, md->slots);
+	md->nr_remapped++;
+	change->main = u;
+	change->spare = (u32)blk;
+	change->slot_state = rm_lookup_pack(slot, RM4_STATE_REMAPPED);
+	return 0;
+}
+
+/* Records unit u as pending (its contents are lost until rewritten). */
+static int mark_pending(struct remap_c *rc, u64 u,
+			struct rm_lookup_entry *change)
+{
+	struct rm_md *md = &rc->md;
+	struct rm4_entry e = {
+		.main_block = u,
+		.spare_block = RM4_NONE,
+		.event_time = ktime_get_real_seconds(),
+		.error_count = 1,
+		.state = RM4_STATE_PENDING,
+	};
+	u64 slot;
+	int r;
+
+	if (!can_remap(rc))
+		return -EIO;
+	slot = rm_md_alloc_slot(md);
+	if (slot == U64_MAX) {
+		set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+		return -ENOSPC;
+	}
+	r = rm_md_stage(md, slot, &e);
+	if (r)
+		return r;
+	__set_bit(slot, md->slots);
+	md->nr_pending++;
+	DMERR_LIMIT("unit %llu (sector %llu) is unreadable: marked pending", u,
+		    (unsigned long long)unit_to_sector(rc, u));
+	change->main = u;
+	change->spare = RM_LOOKUP_NO_SPARE;
+	change->slot_state = rm_lookup_pack(slot, RM4_STATE_PENDING);
+	return 0;
+}
+
+/* Marks units first..last busy: new I/O to them waits for the worker. */
+static void set_busy(struct remap_c *rc, u64 first, u64 last)
+{
+	spin_lock_irq(&rc->lock);
+	rc->busy_first = first;
+	rc->busy_last = last;
+	/* Pairs with smp_load_acquire() in remap_map_slow(). */
+	smp_store_release(&rc->active, rc->active | RM_ACTIVE_BUSY);
+	spin_unlock_irq(&rc->lock);
+}
+
+static void clear_busy(struct remap_c *rc)
+{
+	spin_lock_irq(&rc->lock);
+	/*
+	 * The lookup was published before this; pairs with smp_load_acquire()
+	 * in remap_map_slow(), which then sees the busy unit or the new lookup.
+	 */
+	smp_store_release(&rc->active, rc->active & ~RM_ACTIVE_BUSY);
+	spin_unlock_irq(&rc->lock);
+}
+
+/*
+ * Commits what the handlers staged and publishes their lookup changes.
+ * Returns 0 when the changes are durable.
+ */
+static int commit_and_publish(struct remap_c *rc,
+			      struct rm_lookup_entry *changes, u64 nr)
+{
+	int r = rm_md_commit(&rc->md);
+
+	if (r && r != -EREMOTEIO) {
+		metadata_failed(rc, r);
+		return r;
+	}
+	if (r)
+		metadata_failed(rc, r); /* durable on copy A only */
+	if (lookup_apply(rc, changes, nr)) {
+		DMERR("out of memory publishing %llu remaps", nr);
+		set_mode(rc, RM_MODE_METADATA_FAILED);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Handles a read or write that failed on main: per unit, retry; a write
+ * that keeps failing moves the unit to the spare, a read that keeps
+ * failing records the unit as pending and fails.
+ */
+static void handle_failed(struct remap_c *rc, struct bio *bio)
+{
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	const struct bvec_iter iter = pb->iter;
+	const sector_t start = iter.bi_sector;
+	const sector_t end = start + (iter.bi_size >> 9);
+	const u64 first = sector_to_unit(rc, start);
+	const u64 last = sector_to_unit(rc, end - 1);
+	const bool write = is_write(bio);
+	struct rm_lookup_entry *changes;
+	blk_status_t status = BLK_STS_OK;
+	u64 u, nr = 0;
+
+	changes = kvmalloc_array(last - first + 1, sizeof(*changes), GFP_NOIO);
+	if (!changes) {
+		bio->bi_status = BLK_STS_RESOURCE;
+		goto out;
+	}
+	set_busy(rc, first, last);
+	for (u = first; u <= last; u++) {
+		const sector_t us = unit_to_sector(rc, u);
+		const sector_t s0 = max(start, us);
+		const sector_t s1 = min(end, us + unit_len(rc, u));
+		void *at = rc->unit_buf + ((s0 - us) << 9);
+		const unsigned int skip = (s0 - start) << 9;
+		const unsigned int len = (s1 - s0) << 9;
+		int r;
+
+		if (!write) {
+			if (!main_io_retry(rc, REQ_OP_READ, s0, s1 - s0, at)) {
+				bio_copy(bio, iter, skip, len, at, true);
+				continue;
+			}
+			if (mark_pending(rc, u, &changes[nr]) == 0)
+				nr++;
+			status = BLK_STS_MEDIUM;
+			continue;
+		}
+
+		write_data(bio, iter, skip, len, at);
+		if (!main_io_retry(rc, REQ_OP_WRITE, s0, s1 - s0, at))
+			continue;
+		if (s1 - s0 != unit_len(rc, u) &&
+		    fill_unit_around(rc, us, unit_len(rc, u), s0, s1)) {
+			/* The rest of the unit is unreadable: never invent it. */
+			if (mark_pending(rc, u, &changes[nr]) == 0)
+				nr++;
+			status = BLK_STS_MEDIUM;
+			continue;
+		}
+		r = remap_unit(rc, u, U64_MAX, 0, &changes[nr]);
+		if (r) {
+			status = BLK_STS_IOERR;
+			continue;
+		}
+		nr++;
+	}
+	if (commit_and_publish(rc, changes, nr))
+		status = BLK_STS_IOERR;
+	clear_busy(rc);
+	kvfree(changes);
+	bio->bi_status = status;
+out:
+	pb->kind = RB_DONE;
+	bio_endio(bio);
+}
+
+/* A full-unit write to a pending unit: main first, then a remap. */
+static void handle_pending_write(struct remap_c *rc, struct bio *bio, u64 u,
+				 const struct rm_lookup_entry *e)
+{
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct rm_lookup_entry change;
+	const u64 slot = rm_lookup_slot(e);
+	blk_status_t status = BLK_STS_OK;
+	int r;
+
+	set_busy(rc, u, u);
+	write_data(bio, bio->bi_iter, 0, bio->bi_iter.bi_size, rc->unit_buf);
+	if (!main_io_retry(rc, REQ_OP_WRITE | REQ_FUA, unit_to_sector(rc, u),
+			   unit_len(rc, u), rc->unit_buf)) {
+		/* The drive healed on write: clear the pending entry. */
+		struct rm4_entry free_entry = { 0 };
+
+		r = rm_md_stage(&rc->md, slot, &free_entry);
+		if (!r) {
+			__clear_bit(slot, rc->md.slots);
+			if (e->spare != RM_LOOKUP_NO_SPARE)
+				__clear_bit(e->spare, rc->md.pool);
+			rc->md.nr_pending--;
+			change = *e;
+			change.slot_state = 0;
+			r = commit_and_publish(rc, &change, 1);
+		} else {
+			metadata_failed(rc, r);
+		}
+		/* The data is on main either way. */
+	} else {
+		r = remap_unit(rc, u, slot, 0, &change);
+		if (!r) {
+			rc->md.nr_pending--;
+			r = commit_and_publish(rc, &change, 1);
+		}
+		if (r)
+			status = BLK_STS_IOERR;
+	}
+	clear_busy(rc);
+	bio->bi_status = status;
+	pb->kind = RB_DONE;
+	bio_endio(bio);
+}
+
+/* Replays a main write that finished under a remap to the spare blocks. */
+static void handle_late_write(struct remap_c *rc, struct bio *bio)
+{
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	const struct bvec_iter iter = pb->iter;
+	const sector_t start = iter.bi_sector;
+	const sector_t end = start + (iter.bi_size >> 9);
+	blk_status_t status = BLK_STS_OK;
+	u64 u;
+
+	for (u = sector_to_unit(rc, start); u <= sector_to_unit(rc, end - 1);
+	     u++) {
+		const sector_t us = unit_to_sector(rc, u);
+		const sector_t s0 = max(start, us);
+		const sector_t s1 = min(end, us + unit_len(rc, u));
+		struct rm_lookup_entry e;
+
+		if (!lookup_unit(rc, u, &e) ||
+		    rm_lookup_state(&e) != RM4_STATE_REMAPPED)
+			continue;
+		write_data(bio, iter, (s0 - start) << 9, (s1 - s0) << 9,
+			   rc->unit_buf);
+		if (unit_io(rc, rc->spare_dev->bdev, REQ_OP_WRITE | REQ_FUA,
+			    spare_sector(rc, e.spare) + (s0 - us), s1 - s0,
+			    rc->unit_buf)) {
+			stat_inc(rc, spare_errors);
+			status = BLK_STS_IOERR;
+		}
+	}
+	bio->bi_status = status;
+	pb->kind = RB_DONE;
+	bio_endio(bio);
+}
+
+/* A proactive remap requested with the "remap" message. */
+static int handle_request(struct remap_c *rc, u64 u)
+{
+	struct rm_lookup_entry change, e;
+	int r;
+
+	if (lookup_unit(rc, u, &e))
+		return rm_lookup_state(&e) == RM4_STATE_REMAPPED ? -EEXIST
+								 : -EBUSY;
+	set_busy(rc, u, u);
+	if (main_io_retry(rc, REQ_OP_READ, unit_to_sector(rc, u),
+			  unit_len(rc, u), rc->unit_buf)) {
+		r = mark_pending(rc, u, &change);
+		if (!r)
+			r = commit_and_publish(rc, &change, 1);
+		r = r ?: -EIO;
+	} else {
+		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
+		if (!r)
+			r = commit_and_publish(rc, &change, 1);
+	}
+	clear_busy(rc);
+	return r;
+}
+
+/* Maps a deferred bio (within one unit) now that its unit is settled. */
+static void dispatch_deferred(struct remap_c *rc, struct bio *bio)
+{
+	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	const u64 u = sector_to_unit(rc, bio->bi_iter.bi_sector);
+	struct rm_lookup_entry e;
+	int r;
+
+	if (!lookup_unit(rc, u, &e)) {
+		map_to_main(rc, bio, pb);
+		dm_submit_bio_remap(bio, NULL);
+		return;
+	}
+	if (rm_lookup_state(&e) == RM4_STATE_PENDING && is_write(bio) &&
+	    is_full_unit(rc, bio, u)) {
+		handle_pending_write(rc, bio, u, &e);
+		return;
+	}
+	r = map_unit(rc, bio, pb, u, &e);
+	if (r == DM_MAPIO_REMAPPED)
+		dm_submit_bio_remap(bio, NULL);
+	else if (r == DM_MAPIO_KILL)
+		bio_io_error(bio);
+}
+
+static void remap_worker(struct work_struct *ws)
+{
+	struct remap_c *rc = container_of(ws, struct remap_c, worker);
+	struct bio_list failed, late, deferred;
+	struct remap_request *req;
+	struct bio *bio;
+
+	for (;;) {
+		spin_lock_irq(&rc->lock);
+		failed = rc->failed;
+		late = rc->late;
+		deferred = rc->deferred;
+		bio_list_init(&rc->failed);
+		bio_list_init(&rc->late);
+		bio_list_init(&rc->deferred);
+		req = list_first_entry_or_null(&rc->requests,
+					       struct remap_request, list);
+		if (req)
+			list_del(&req->list);
+		spin_unlock_irq(&rc->lock);
+
+		if (bio_list_empty(&failed) && bio_list_empty(&late) &&
+		    bio_list_empty(&deferred) && !req)
+			return;
+		while ((bio = bio_list_pop(&failed)))
+			handle_failed(rc, bio);
+		while ((bio = bio_list_pop(&late)))
+			handle_late_write(rc, bio);
+		while ((bio = bio_list_pop(&deferred)))
+			dispatch_deferred(rc, bio);
+		if (req) {
+			req->result = handle_request(rc, req->unit);
+			complete(&req->done);
+		}
+	}
+}
+
+/* ---- Construction -------------------------------------------------------- */
+
+static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
+			  struct dm_target *ti)
+{
+	static const struct dm_arg _args[] = {
+		{ 0, 2, "Invalid number of feature arguments" },
+		{ 0, RM_MAX_RETRIES, "Invalid retries (expected 0 to 100)" },
+	};
+	unsigned int argc;
+	const char *name;
+	int r;
+
+	if (!as->argc)
+		return 0;
+	r = dm_read_arg_group(_args, as, &argc, &ti->error);
+	if (r)
+		return r;
+	while (argc) {
+		name = dm_shift_arg(as);
+		argc--;
+		if (!strcasecmp(name, "retries") && argc) {
+			r = dm_read_arg(_args + 1, as, &rc->retries,
+					&ti->error);
+			if (r)
+				return r;
+			rc->retries_set = true;
+			argc--;
+			continue;
+		}
+		ti->error = "Unknown or incomplete feature argument";
+		return -EINVAL;
+	}
+	return 0;
+}
 
 static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 {
+	struct remap_lookup *rl;
+
+	if (rc->wq)
+		destroy_workqueue(rc->wq);
+	rl = rcu_dereference_protected(rc->lookup, true);
+	if (rl) {
+		synchronize_rcu();
+		kvfree(rl);
+	}
+	rm_md_destroy(&rc->md);
+	vfree(rc->unit_buf);
+	free_percpu(rc->stats);
 	if (rc->spare_dev)
 		dm_put_device(ti, rc->spare_dev);
 	if (rc->main_dev)
@@ -31,19 +1019,36 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 	kfree(rc);
 }
 
-static int remap_parse_features(struct dm_arg_set *as, struct dm_target *ti)
+/* Loads the metadata and publishes its lookup. */
+static int remap_load(struct remap_c *rc, char **error)
 {
-	static const struct dm_arg _args[] = {
-		{ 0, 0, "Invalid number of feature arguments" },
+	struct block_device *main = rc->main_dev->bdev;
+	const struct rm_md_main want = {
+		.sectors = bdev_nr_sectors(main),
+		.logical_block_size = bdev_logical_block_size(main),
+		.physical_block_size = bdev_physical_block_size(main),
 	};
-	unsigned int nr_features;
+	struct rm_lookup_entry *entries = NULL;
+	struct remap_lookup *rl;
+	u64 nr = 0;
 	int r;
 
-	if (!as->argc)
-		return 0;
-	r = dm_read_arg_group(_args, as, &nr_features, &ti->error);
+	r = rm_md_load(&rc->md, &want, &entries, &nr, error);
 	if (r)
 		return r;
+	rc->unit_shift = ilog2(rc->md.sb.unit_bytes >> SECTOR_SHIFT);
+	rc->pool_start = rc->md.sb.pool_start;
+	rc->main_units = rm4_main_units(&rc->md.sb);
+	rl = lookup_alloc(rc, nr);
+	if (!rl) {
+		kvfree(entries);
+		*error = "Cannot allocate memory for the remap lookup";
+		return -ENOMEM;
+	}
+	memcpy(rl->lk.e, entries, nr * sizeof(*entries));
+	kvfree(entries);
+	rm_lookup_index(&rl->lk);
+	lookup_publish(rc, rl);
 	return 0;
 }
 
@@ -61,12 +1066,19 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Not enough arguments: need <main_dev> <spare_dev>";
 		return -EINVAL;
 	}
-
 	rc = kzalloc(sizeof(*rc), GFP_KERNEL);
 	if (!rc) {
 		ti->error = "Cannot allocate remap context";
 		return -ENOMEM;
 	}
+	rc->ti = ti;
+	rc->retries = RM_DEFAULT_RETRIES;
+	spin_lock_init(&rc->lock);
+	bio_list_init(&rc->failed);
+	bio_list_init(&rc->late);
+	bio_list_init(&rc->deferred);
+	INIT_LIST_HEAD(&rc->requests);
+	INIT_WORK(&rc->worker, remap_worker);
 
 	r = dm_get_device(ti, dm_shift_arg(&as), dm_table_get_mode(ti->table),
 			  &rc->main_dev);
@@ -90,13 +1102,37 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -EINVAL;
 		goto bad;
 	}
-	r = remap_parse_features(&as, ti);
+	r = parse_features(rc, &as, ti);
 	if (r)
 		goto bad;
 
-	ti->num_flush_bios = 1;
+	rc->stats = alloc_percpu(struct remap_stats);
+	rc->wq = alloc_ordered_workqueue("dm-remap-%s", WQ_MEM_RECLAIM,
+					 dm_table_device_name(ti->table));
+	if (!rc->stats || !rc->wq) {
+		ti->error = "Cannot allocate remap worker";
+		r = -ENOMEM;
+		goto bad;
+	}
+	r = rm_md_create(&rc->md, rc->spare_dev->bdev);
+	if (r) {
+		ti->error = "Cannot create metadata I/O client";
+		goto bad;
+	}
+	r = remap_load(rc, &ti->error);
+	if (r)
+		goto bad;
+	rc->unit_buf = vmalloc(rc->md.sb.unit_bytes);
+	if (!rc->unit_buf) {
+		ti->error = "Cannot allocate remap buffer";
+		r = -ENOMEM;
+		goto bad;
+	}
+
+	ti->num_flush_bios = 2;
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
+	ti->per_io_data_size = sizeof(struct remap_bio);
 	ti->private = rc;
 	return 0;
 
@@ -110,15 +1146,60 @@ static void remap_dtr(struct dm_target *ti)
 	remap_destroy(ti, ti->private);
 }
 
-static int remap_map(struct dm_target *ti, struct bio *bio)
+/* ---- Suspend and resume -------------------------------------------------- */
+
+static void remap_postsuspend(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
 
-	bio_set_dev(bio, rc->main_dev->bdev);
-	if (bio_sectors(bio) || op_is_zone_mgmt(bio_op(bio)))
-		bio->bi_iter.bi_sector =
-			dm_target_offset(ti, bio->bi_iter.bi_sector);
-	return DM_MAPIO_REMAPPED;
+	/* Deferred work and commits finish before the device is quiet. */
+	flush_workqueue(rc->wq);
+}
+
+static int remap_preresume(struct dm_target *ti)
+{
+	struct remap_c *rc = ti->private;
+	char *error = NULL;
+	struct rm_md fresh;
+	int r;
+
+	if (rc->resumed)
+		return 0;
+	/*
+	 * A reload: the previous table may have committed remaps after this
+	 * one's constructor read the metadata. Read it again.
+	 */
+	r = rm_md_create(&fresh, rc->spare_dev->bdev);
+	if (r)
+		return r;
+	rm_md_destroy(&rc->md);
+	rc->md = fresh;
+	r = remap_load(rc, &error);
+	if (r) {
+		DMERR("reloading metadata: %s", error);
+		return r;
+	}
+	rc->resumed = true;
+	return 0;
+}
+
+/* ---- Status and messages ------------------------------------------------- */
+
+static void sum_stats(struct remap_c *rc, struct remap_stats *sum)
+{
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		struct remap_stats *s = per_cpu_ptr(rc->stats, cpu);
+
+		sum->reads += READ_ONCE(s->reads);
+		sum->writes += READ_ONCE(s->writes);
+		sum->remapped_ios += READ_ONCE(s->remapped_ios);
+		sum->main_errors += READ_ONCE(s->main_errors);
+		sum->spare_errors += READ_ONCE(s->spare_errors);
+		sum->retries += READ_ONCE(s->retries);
+	}
 }
 
 static void remap_status(struct dm_target *ti, status_type_t type,
@@ -126,41 +1207,205 @@ static void remap_status(struct dm_target *ti, status_type_t type,
 			 unsigned int maxlen)
 {
 	struct remap_c *rc = ti->private;
+	struct rm_md *md = &rc->md;
+	struct remap_stats s;
 	unsigned int sz = 0;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%u", RM4_VERSION_MAJOR);
+		sum_stats(rc, &s);
+		/* Stable fields: docs/dm-remap.rst, "Status". */
+		DMEMIT("%u %s %u %llu %llu %llu %llu %llu %llu %llu",
+		       md->sb.version_major, remap_mode_names[rc->mode],
+		       md->sb.unit_bytes, md->max_seq,
+		       md->nr_remapped + md->nr_pending, md->capacity,
+		       md->nr_remapped + md->nr_bad, md->sb.pool_blocks,
+		       md->nr_bad, md->nr_pending);
+		DMEMIT(" %llu %llu %llu %llu %llu %llu", s.reads, s.writes,
+		       s.remapped_ios, s.main_errors, s.spare_errors,
+		       s.retries);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s", rc->main_dev->name, rc->spare_dev->name);
+		if (rc->retries_set)
+			DMEMIT(" 2 retries %u", rc->retries);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",main_device_name=%s,spare_device_name=%s;",
-		       rc->main_dev->name, rc->spare_dev->name);
+		DMEMIT(",main_device_name=%s,spare_device_name=%s,retries=%u;",
+		       rc->main_dev->name, rc->spare_dev->name, rc->retries);
 		break;
 	}
+}
+
+static int parse_unit(struct remap_c *rc, const char *arg, u64 *u)
+{
+	if (kstrtoull(arg, 10, u) || *u >= rc->main_units) {
+		DMWARN("invalid unit '%s' (expected 0 to %llu)", arg,
+		       rc->main_units - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *state_name(unsigned int state)
+{
+	return state == RM4_STATE_REMAPPED ? "remapped" : "pending";
+}
+
+static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
+			char *result, unsigned int maxlen)
+{
+	struct remap_lookup *rl;
+	unsigned int sz = 0;
+	u64 from = 0, count = RM_LIST_MAX, i;
+
+	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &from)) ||
+	    (argc > 2 && (kstrtoull(argv[2], 10, &count) || !count ||
+			  count > RM_LIST_MAX))) {
+		DMWARN("usage: list [<from> [<count>]] with count 1 to %u",
+		       RM_LIST_MAX);
+		return -EINVAL;
+	}
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	for (i = from; rl && i < rl->lk.nr && i < from + count; i++) {
+		const struct rm_lookup_entry *e = &rl->lk.e[i];
+
+		if (e->spare == RM_LOOKUP_NO_SPARE)
+			DMEMIT("%llu - %s\n", e->main,
+			       state_name(rm_lookup_state(e)));
+		else
+			DMEMIT("%llu %u %s\n", e->main, e->spare,
+			       state_name(rm_lookup_state(e)));
+		if (sz + 64 >= maxlen)
+			break;
+	}
+	rcu_read_unlock();
+	return 1;
+}
+
+static int message_remap(struct remap_c *rc, u64 u, char *result,
+			 unsigned int maxlen)
+{
+	struct remap_request req = { .unit = u };
+	struct rm_lookup_entry e;
+	unsigned int sz = 0;
+
+	init_completion(&req.done);
+	spin_lock_irq(&rc->lock);
+	list_add_tail(&req.list, &rc->requests);
+	spin_unlock_irq(&rc->lock);
+	queue_work(rc->wq, &rc->worker);
+	wait_for_completion(&req.done);
+
+	switch (req.result) {
+	case 0:
+		lookup_unit(rc, u, &e);
+		DMEMIT("remapped %llu %u", u, e.spare);
+		return 1;
+	case -EEXIST:
+		DMEMIT("already-remapped %llu", u);
+		return 1;
+	case -EBUSY:
+		DMWARN("unit %llu is pending: rewrite it to recover it", u);
+		return -EBUSY;
+	case -EIO:
+		DMEMIT("pending %llu", u);
+		return 1;
+	default:
+		DMWARN("cannot remap unit %llu: mode %s", u,
+		       remap_mode_names[rc->mode]);
+		return req.result;
+	}
+}
+
+static int remap_message(struct dm_target *ti, unsigned int argc, char **argv,
+			 char *result, unsigned int maxlen)
+{
+	struct remap_c *rc = ti->private;
+	struct rm_lookup_entry e;
+	struct remap_stats s;
+	unsigned int sz = 0;
+	u64 u;
+	int cpu;
+
+	if (!argc)
+		return -EINVAL;
+	if (!strcasecmp(argv[0], "query") && argc == 2) {
+		if (parse_unit(rc, argv[1], &u))
+			return -EINVAL;
+		if (!lookup_unit(rc, u, &e))
+			DMEMIT("%llu ok", u);
+		else if (e.spare == RM_LOOKUP_NO_SPARE)
+			DMEMIT("%llu %s", u, state_name(rm_lookup_state(&e)));
+		else
+			DMEMIT("%llu %s %u", u, state_name(rm_lookup_state(&e)),
+			       e.spare);
+		return 1;
+	}
+	if (!strcasecmp(argv[0], "remap") && argc == 2) {
+		if (parse_unit(rc, argv[1], &u))
+			return -EINVAL;
+		return message_remap(rc, u, result, maxlen);
+	}
+	if (!strcasecmp(argv[0], "list"))
+		return message_list(rc, argc, argv, result, maxlen);
+	if (!strcasecmp(argv[0], "stats") && argc == 1) {
+		sum_stats(rc, &s);
+		DMEMIT("reads=%llu writes=%llu remapped_ios=%llu main_errors=%llu spare_errors=%llu retries=%llu",
+		       s.reads, s.writes, s.remapped_ios, s.main_errors,
+		       s.spare_errors, s.retries);
+		return 1;
+	}
+	if (!strcasecmp(argv[0], "clear_stats") && argc == 1) {
+		for_each_possible_cpu(cpu)
+			memset(per_cpu_ptr(rc->stats, cpu), 0,
+			       sizeof(struct remap_stats));
+		return 0;
+	}
+	DMWARN("unknown message '%s' or wrong argument count: expected query <unit>, remap <unit>, list [<from> [<count>]], stats or clear_stats",
+	       argv[0]);
+	return -EINVAL;
 }
 
 static int remap_iterate_devices(struct dm_target *ti,
 				 iterate_devices_callout_fn fn, void *data)
 {
 	struct remap_c *rc = ti->private;
+	int r;
 
-	return fn(ti, rc->main_dev, 0, ti->len, data);
+	r = fn(ti, rc->main_dev, 0, ti->len, data);
+	if (r)
+		return r;
+	return fn(ti, rc->spare_dev, rc->pool_start,
+		  (sector_t)rc->md.sb.pool_blocks << rc->unit_shift, data);
+}
+
+static void remap_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct remap_c *rc = ti->private;
+
+	/* I/O below one unit may need a read-modify-write when remapping. */
+	limits->io_min =
+		max_t(unsigned int, limits->io_min, rc->md.sb.unit_bytes);
 }
 
 static struct target_type remap_target = {
 	.name = "remap",
-	.version = { 0, 1, 0 },
+	.version = { 1, 0, 0 },
 	.features = DM_TARGET_NOWAIT,
 	.module = THIS_MODULE,
 	.ctr = remap_ctr,
 	.dtr = remap_dtr,
 	.map = remap_map,
+	.end_io = remap_end_io,
+	.postsuspend = remap_postsuspend,
+	.preresume = remap_preresume,
 	.status = remap_status,
+	.message = remap_message,
 	.iterate_devices = remap_iterate_devices,
+	.io_hints = remap_io_hints,
 };
 
 static int __init dm_remap_init(void)

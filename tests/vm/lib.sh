@@ -170,3 +170,62 @@ _lib_cleanup() {
 	return "$rc"
 }
 trap _lib_cleanup EXIT
+
+# --- dm-remap ------------------------------------------------------------------
+
+# format_spare MAIN SPARE [UNIT_BYTES]: writes fresh v4 metadata to SPARE.
+format_spare() {
+	"$DMREMAP_BUILD/tests/support/remap-test-format" "$@" >/dev/null ||
+		die "formatting $2 for $1 failed"
+}
+
+# remap_status NAME FIELD: one field of the target's status line, by name
+# (docs/dm-remap.rst, "Status").
+remap_status() {
+	local names=(start len target version mode unit seq entries capacity
+		spare_used spare_total spare_bad pending reads writes remapped_ios
+		main_errors spare_errors retries) i
+	read -r -a f <<<"$(dmsetup status "$1")"
+	for i in "${!names[@]}"; do
+		[[ ${names[$i]} == "$2" ]] && { echo "${f[$i]}"; return 0; }
+	done
+	die "unknown status field '$2'"
+}
+
+# bad_disk NAME BASE_DEV START:LEN...: a dm device over BASE_DEV whose
+# sectors START..START+LEN-1 fail every I/O (an `error` segment), the rest
+# `linear`. Prints its path. set_bad NAME BASE_DEV [START:LEN...] replaces
+# the bad ranges of a live one (none: it heals).
+_bad_table() {
+	local base=$1 total pos=0 s l
+	total=$(sectors "$base")
+	shift
+	for range in $(printf '%s\n' "$@" | sort -n -t: -k1); do
+		s=${range%%:*} l=${range##*:}
+		((s > pos)) && echo "$pos $((s - pos)) linear $base $pos"
+		echo "$s $l error"
+		pos=$((s + l))
+	done
+	((pos < total)) && echo "$pos $((total - pos)) linear $base $pos"
+	return 0
+}
+bad_disk() {
+	local name=$1
+	shift
+	_bad_table "$@" | dmsetup create "$name" --noudevsync || die "cannot create bad disk $name"
+	_lib_track dm "$name"
+	dmsetup mknodes "$name" || true
+	echo "/dev/mapper/$name"
+}
+set_bad() {
+	local name=$1
+	shift
+	_bad_table "$@" | dmsetup load "$name" || die "cannot load a new table for $name"
+	dmsetup suspend --noudevsync "$name" && dmsetup resume --noudevsync "$name" ||
+		die "cannot switch $name to its new table"
+}
+
+# remap_list NAME: the units in the remap table, "unit state" per line.
+remap_list() {
+	dmsetup message "$1" 0 list | awk '{print $1, $NF}'
+}

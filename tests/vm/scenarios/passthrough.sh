@@ -16,6 +16,7 @@ main_sectors="$(sectors "$main")"
 assert_eq $((64 * MiB / 512)) "$main_sectors" "main size in sectors"
 log "main=$main spare=$spare"
 
+format_spare "$main" "$spare"
 dev="$(dm_create rtest "0 $main_sectors remap $main $spare")"
 assert_eq "$main_sectors" "$(sectors "$dev")" "size of $dev"
 

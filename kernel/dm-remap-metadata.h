@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * dm-remap metadata I/O: loading v4 metadata from the spare device and
+ * committing changes with the A-then-B protocol of docs/format-v4.md.
+ */
+#ifndef DM_REMAP_METADATA_H
+#define DM_REMAP_METADATA_H
+
+#include <linux/blkdev.h>
+#include <linux/dm-io.h>
+#include <linux/types.h>
+
+#include "rm_format.h"
+#include "rm_lookup.h"
+
+struct rm_md {
+	struct block_device *spare;
+	struct dm_io_client *io;
+	struct rm4_superblock sb;
+	u64 max_seq;	      /* largest sequence number on the device */
+	u64 capacity;	      /* table slots */
+	unsigned long *slots; /* bitmap: slot in use */
+	unsigned long *pool;  /* bitmap: pool block used or bad */
+	u64 nr_remapped;
+	u64 nr_pending;
+	u64 nr_bad;
+	u64 next_free_block; /* allocation hint in the pool */
+	bool sb_rewrite;     /* a superblock copy is damaged or stale */
+
+	/* Commit staging: one table block at a time. */
+	void *blk;  /* 4 KiB image of table block `blk_nr` */
+	u64 blk_nr; /* U64_MAX: no block staged */
+	bool blk_dirty;
+	void *io_buf; /* 4 KiB scratch for superblock and block reads */
+};
+
+/* Everything rm_md_load() learns about the main device it must match. */
+struct rm_md_main {
+	sector_t sectors;
+	unsigned int logical_block_size;
+	unsigned int physical_block_size;
+};
+
+int rm_md_create(struct rm_md *md, struct block_device *spare);
+void rm_md_destroy(struct rm_md *md);
+
+/*
+ * Reads and validates the metadata. On success returns the remapped and
+ * pending entries sorted by main unit in *entries (kvfree() it) and their
+ * number in *nr. On failure sets *error to a sentence for ti->error.
+ */
+int rm_md_load(struct rm_md *md, const struct rm_md_main *main,
+	       struct rm_lookup_entry **entries, u64 *nr, char **error);
+
+/* Stages entry `slot` in its table block, committing any other block. */
+int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e);
+/* Commits the staged block: copy A with PREFLUSH|FUA, then copy B with FUA. */
+int rm_md_commit(struct rm_md *md);
+/* Writes both superblocks from md->sb (A, then B). */
+int rm_md_write_superblocks(struct rm_md *md);
+
+/* Slot and pool allocation; both return U64_MAX when none is free. */
+u64 rm_md_alloc_slot(struct rm_md *md);
+u64 rm_md_alloc_block(struct rm_md *md);
+
+static inline sector_t rm_md_unit_sectors(const struct rm_md *md)
+{
+	return md->sb.unit_bytes >> SECTOR_SHIFT;
+}
+
+#endif /* DM_REMAP_METADATA_H */
