@@ -20,6 +20,7 @@
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/rculist.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/workqueue.h>
@@ -70,6 +71,53 @@ struct remap_request {
 	struct completion done;
 };
 
+/*
+ * The spares in use by remap targets, with the newest commit sequence any
+ * instance reached. A table reload constructs a new instance while the old
+ * one is live and may still commit; the new one's preresume re-reads the
+ * metadata only when that happened.
+ */
+struct remap_spare {
+	struct list_head list;
+	dev_t dev;
+	atomic64_t seq;
+	unsigned int users;
+};
+
+static LIST_HEAD(remap_spares);
+static DEFINE_MUTEX(remap_spares_lock);
+
+static struct remap_spare *spare_get(dev_t dev)
+{
+	struct remap_spare *sp;
+
+	mutex_lock(&remap_spares_lock);
+	list_for_each_entry(sp, &remap_spares, list) {
+		if (sp->dev == dev)
+			goto found;
+	}
+	sp = kzalloc(sizeof(*sp), GFP_KERNEL);
+	if (!sp)
+		goto out;
+	sp->dev = dev;
+	list_add(&sp->list, &remap_spares);
+found:
+	sp->users++;
+out:
+	mutex_unlock(&remap_spares_lock);
+	return sp;
+}
+
+static void spare_put(struct remap_spare *sp)
+{
+	mutex_lock(&remap_spares_lock);
+	if (!--sp->users) {
+		list_del(&sp->list);
+		kfree(sp);
+	}
+	mutex_unlock(&remap_spares_lock);
+}
+
 enum remap_bio_kind { RB_MAIN, RB_SPARE, RB_DONE };
 
 /* Per-bio data: where it went and its range, for retries. */
@@ -83,7 +131,8 @@ struct remap_c {
 	struct dm_dev *main_dev;
 	struct dm_dev *spare_dev;
 	struct rm_md md;
-	unsigned int unit_shift; /* log2 of the unit in sectors */
+	struct remap_spare *spare; /* shared with other instances on it */
+	unsigned int unit_shift;   /* log2 of the unit in sectors */
 	sector_t pool_start;
 	u64 main_units;
 
@@ -147,9 +196,16 @@ static inline sector_t unit_len(struct remap_c *rc, u64 u)
 static struct remap_lookup *lookup_alloc(struct remap_c *rc, u64 nr)
 {
 	struct remap_lookup *rl;
+	unsigned int noio;
 
+	/*
+	 * The worker allocates on the I/O path: the scoped NOIO API keeps
+	 * kvmalloc()'s vmalloc fallback, which GFP_NOIO would disable.
+	 */
+	noio = memalloc_noio_save();
 	rl = kvmalloc(sizeof(*rl) + rm_lookup_bytes(nr, rc->main_units),
-		      GFP_NOIO);
+		      GFP_KERNEL);
+	memalloc_noio_restore(noio);
 	if (rl)
 		rm_lookup_init(&rl->lk, rl + 1, nr, rc->main_units);
 	return rl;
@@ -552,6 +608,12 @@ static void set_mode(struct remap_c *rc, enum remap_mode mode)
 	dm_table_event(rc->ti->table);
 }
 
+/* Tells other instances on this spare how far the metadata has moved. */
+static void note_commit(struct remap_c *rc)
+{
+	atomic64_set(&rc->spare->seq, rc->md.max_seq);
+}
+
 /* Records a metadata write failure: needs_check, and no new remaps. */
 static void metadata_failed(struct remap_c *rc, int r)
 {
@@ -560,6 +622,7 @@ static void metadata_failed(struct remap_c *rc, int r)
 	rc->md.sb.flags |= RM4_SB_NEEDS_CHECK;
 	if (rm_md_write_superblocks(&rc->md))
 		DMERR("cannot record needs_check on the spare");
+	note_commit(rc);
 }
 
 static bool can_remap(struct remap_c *rc)
@@ -710,6 +773,7 @@ static int commit_and_publish(struct remap_c *rc,
 {
 	int r = rm_md_commit(&rc->md);
 
+	note_commit(rc);
 	if (r && r != -EREMOTEIO) {
 		metadata_failed(rc, r);
 		return r;
@@ -738,11 +802,17 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 	const u64 first = sector_to_unit(rc, start);
 	const u64 last = sector_to_unit(rc, end - 1);
 	const bool write = is_write(bio);
+	/* A retry keeps the write's FUA: its data must be durable on main. */
+	const blk_opf_t retry_op = REQ_OP_WRITE | (bio->bi_opf & REQ_FUA);
 	struct rm_lookup_entry *changes;
+	unsigned int noio;
 	blk_status_t status = BLK_STS_OK;
 	u64 u, nr = 0;
 
-	changes = kvmalloc_array(last - first + 1, sizeof(*changes), GFP_NOIO);
+	noio = memalloc_noio_save();
+	changes =
+		kvmalloc_array(last - first + 1, sizeof(*changes), GFP_KERNEL);
+	memalloc_noio_restore(noio);
 	if (!changes) {
 		bio->bi_status = BLK_STS_RESOURCE;
 		goto out;
@@ -769,7 +839,7 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 		}
 
 		write_data(bio, iter, skip, len, at);
-		if (!main_io_retry(rc, REQ_OP_WRITE, s0, s1 - s0, at))
+		if (!main_io_retry(rc, retry_op, s0, s1 - s0, at))
 			continue;
 		if (s1 - s0 != unit_len(rc, u) &&
 		    fill_unit_around(rc, us, unit_len(rc, u), s0, s1)) {
@@ -1010,6 +1080,8 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 		kvfree(rl);
 	}
 	rm_md_destroy(&rc->md);
+	if (rc->spare)
+		spare_put(rc->spare);
 	vfree(rc->unit_buf);
 	free_percpu(rc->stats);
 	if (rc->spare_dev)
@@ -1049,6 +1121,8 @@ static int remap_load(struct remap_c *rc, char **error)
 	kvfree(entries);
 	rm_lookup_index(&rl->lk);
 	lookup_publish(rc, rl);
+	if (atomic64_read(&rc->spare->seq) < rc->md.max_seq)
+		note_commit(rc);
 	return 0;
 }
 
@@ -1114,7 +1188,8 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -ENOMEM;
 		goto bad;
 	}
-	r = rm_md_create(&rc->md, rc->spare_dev->bdev);
+	rc->spare = spare_get(rc->spare_dev->bdev->bd_dev);
+	r = rc->spare ? rm_md_create(&rc->md, rc->spare_dev->bdev) : -ENOMEM;
 	if (r) {
 		ti->error = "Cannot create metadata I/O client";
 		goto bad;
@@ -1165,10 +1240,15 @@ static int remap_preresume(struct dm_target *ti)
 
 	if (rc->resumed)
 		return 0;
+	rc->resumed = true;
+	if (atomic64_read(&rc->spare->seq) <= rc->md.max_seq)
+		return 0;
 	/*
-	 * A reload: the previous table may have committed remaps after this
-	 * one's constructor read the metadata. Read it again.
+	 * A reload: the previous table committed after this one's constructor
+	 * read the metadata. Read it again.
 	 */
+	DMINFO("%s: metadata changed since the table was loaded; re-reading it",
+	       dm_table_device_name(ti->table));
 	r = rm_md_create(&fresh, rc->spare_dev->bdev);
 	if (r)
 		return r;
@@ -1177,9 +1257,9 @@ static int remap_preresume(struct dm_target *ti)
 	r = remap_load(rc, &error);
 	if (r) {
 		DMERR("reloading metadata: %s", error);
+		rc->resumed = false;
 		return r;
 	}
-	rc->resumed = true;
 	return 0;
 }
 
