@@ -44,6 +44,13 @@ dd if=/tmp/small of=/tmp/data bs=512 seek=20003 conv=notrunc status=none
 assert_dev_matches "$dev" 0 /tmp/data
 assert_eq 4 "$(remap_status r entries)" "entries after rewriting a remapped unit"
 
+# Write-zeroes across remapped unit 2500 and its healthy neighbours: all
+# three units read back as zeroes (the remapped one from the spare).
+blkdiscard -z -o $((2499 * 4096)) -l $((3 * 4096)) "$dev" || die "write-zeroes failed"
+dd if=/dev/zero of=/tmp/data bs=4096 seek=2499 count=3 conv=notrunc status=none
+assert_dev_matches "$dev" 0 /tmp/data
+assert_eq 4 "$(remap_status r entries)" "entries after write-zeroes"
+
 # A query answers per unit.
 dmsetup message r 0 query 2500 | grep -q '^2500 remapped ' || die "query 2500"
 dmsetup message r 0 query 7 | grep -q '^7 ok$' || die "query 7"
