@@ -785,6 +785,9 @@ static int commit_and_publish(struct remap_c *rc,
 		set_mode(rc, RM_MODE_METADATA_FAILED);
 		return -ENOMEM;
 	}
+	/* A new remap or pending unit: wake dm event waiters (monitors). */
+	if (nr)
+		dm_table_event(rc->ti->table);
 	return 0;
 }
 

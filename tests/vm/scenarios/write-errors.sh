@@ -25,6 +25,8 @@ write_at "$dev" 0 /tmp/data
 log "all writes succeeded"
 dmsetup status r
 
+events=$(dmsetup info r | sed -n 's/^Event number: *//p')
+((events >= 1)) || die "no dm event raised for the new remaps (event number $events)"
 got="$(remap_list r | awk '$2 == "remapped" {print $1}' | xargs)"
 assert_eq "$expect" "$got" "remapped units"
 assert_eq 4 "$(remap_status r entries)" "entries in status"
