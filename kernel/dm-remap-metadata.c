@@ -194,7 +194,8 @@ static int check_identity(struct rm_md *md, const struct rm_md_main *main,
  * copy, and collects its entries. Returns 0, or -EINVAL with *error set.
  */
 static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
-			    struct rm_lookup_entry *out, u64 *nr, char **error)
+			    bool repair, struct rm_lookup_entry *out, u64 *nr,
+			    char **error)
 {
 	const u64 blk_a = md->sb.table_a_start + k;
 	const u64 blk_b = md->sb.table_b_start + k;
@@ -233,8 +234,12 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	if (rm4_block_seq(img) > md->max_seq)
 		md->max_seq = rm4_block_seq(img);
 
-	if ((pick ? sa : sb) != RM4_OK ||
-	    rm4_block_seq(a) != rm4_block_seq(b)) {
+	if (((pick ? sa : sb) != RM4_OK ||
+	     rm4_block_seq(a) != rm4_block_seq(b)) &&
+	    !repair) {
+		md->repairs_needed++;
+	} else if ((pick ? sa : sb) != RM4_OK ||
+		   rm4_block_seq(a) != rm4_block_seq(b)) {
 		/* Restore redundancy before new writes depend on it. */
 		memcpy(md->io_buf, img, RM4_BLOCK_SIZE);
 		rm4_table_prepare(md->io_buf, other_nr, first,
@@ -297,7 +302,7 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	return 0;
 }
 
-int rm_md_load(struct rm_md *md, const struct rm_md_main *main,
+int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error)
 {
 	struct rm_lookup_entry *out = NULL;
@@ -344,9 +349,10 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main,
 			  true))
 			memset(b, 0xff, (size_t)count * RM4_BLOCK_SIZE);
 		for (i = 0; i < count; i++) {
-			r = load_table_block(
-				md, k + i, a + (size_t)i * RM4_BLOCK_SIZE,
-				b + (size_t)i * RM4_BLOCK_SIZE, out, &n, error);
+			r = load_table_block(md, k + i,
+					     a + (size_t)i * RM4_BLOCK_SIZE,
+					     b + (size_t)i * RM4_BLOCK_SIZE,
+					     repair, out, &n, error);
 			if (r)
 				goto out;
 		}
@@ -364,7 +370,9 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main,
 			goto out;
 		}
 	}
-	if (md->sb_rewrite) {
+	if (md->sb_rewrite && !repair) {
+		md->repairs_needed++;
+	} else if (md->sb_rewrite) {
 		/* Restores the damaged or stale superblock copy. */
 		r = rm_md_write_superblocks(md);
 		if (r) {
@@ -416,16 +424,24 @@ int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e)
 	const u64 k = slot / RM4_ENTRIES_PER_BLOCK;
 	int r;
 
+	if (md->error)
+		return md->error;
 	if (md->blk_nr != k) {
 		if (md->blk_dirty) {
 			r = rm_md_commit(md);
-			if (r)
+			if (r == -EREMOTEIO) {
+				md->lost_copy = true;
+			} else if (r) {
+				md->error = r;
 				return r;
+			}
 		}
 		md->blk_nr = U64_MAX;
 		r = read_table_block(md, k);
-		if (r)
+		if (r) {
+			md->error = r;
 			return r;
+		}
 		md->blk_nr = k;
 	}
 	rm4_entry_encode(md->blk, slot % RM4_ENTRIES_PER_BLOCK, e);
@@ -440,8 +456,15 @@ int rm_md_commit(struct rm_md *md)
 	const u64 seq = md->max_seq + 1;
 	int r;
 
-	if (!md->blk_dirty)
-		return 0;
+	if (md->error) {
+		md->blk_dirty = false;
+		return md->error;
+	}
+	if (!md->blk_dirty) {
+		r = md->lost_copy ? -EREMOTEIO : 0;
+		md->lost_copy = false;
+		return r;
+	}
 	/*
 	 * PREFLUSH makes the spare data written for these entries stable
 	 * before the entries that point at it.
@@ -455,6 +478,7 @@ int rm_md_commit(struct rm_md *md)
 		/* Copy A may be torn: forget the cached image. */
 		md->blk_nr = U64_MAX;
 		md->blk_dirty = false;
+		md->error = r;
 		return r;
 	}
 	rm4_table_prepare(md->blk, md->sb.table_b_start + k, first, seq,
@@ -463,7 +487,11 @@ int rm_md_commit(struct rm_md *md)
 		  md->blk, false);
 	md->blk_dirty = false;
 	/* Copy A is durable: the commit holds even when B failed. */
-	return r ? -EREMOTEIO : 0;
+	if (r || md->lost_copy) {
+		md->lost_copy = false;
+		return -EREMOTEIO;
+	}
+	return 0;
 }
 
 int rm_md_write_superblocks(struct rm_md *md)

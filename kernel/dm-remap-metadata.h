@@ -26,6 +26,9 @@ struct rm_md {
 	u64 nr_bad;
 	u64 next_free_block; /* allocation hint in the pool */
 	bool sb_rewrite;     /* a superblock copy is damaged or stale */
+	u64 repairs_needed;  /* stale or damaged copies seen by a load */
+	int error;	     /* sticky: a staged change could not be written */
+	bool lost_copy;	     /* a commit reached copy A only */
 
 	/* Commit staging: one table block at a time. */
 	void *blk;  /* 4 KiB image of table block `blk_nr` */
@@ -48,13 +51,20 @@ void rm_md_destroy(struct rm_md *md);
  * Reads and validates the metadata. On success returns the remapped and
  * pending entries sorted by main unit in *entries (kvfree() it) and their
  * number in *nr. On failure sets *error to a sentence for ti->error.
+ * With `repair`, rewrites stale or damaged copies from the good ones;
+ * without, only counts them in md->repairs_needed and writes nothing.
  */
-int rm_md_load(struct rm_md *md, const struct rm_md_main *main,
+int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error);
 
 /* Stages entry `slot` in its table block, committing any other block. */
 int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e);
-/* Commits the staged block: copy A with PREFLUSH|FUA, then copy B with FUA. */
+/*
+ * Commits the staged block: copy A with PREFLUSH|FUA, then copy B with FUA.
+ * Returns 0; -EREMOTEIO when every change is durable on copy A but a copy B
+ * write failed (redundancy lost); another error when a change may not be
+ * durable (then every later stage and commit fails too).
+ */
 int rm_md_commit(struct rm_md *md);
 /* Writes both superblocks from md->sb (A, then B). */
 int rm_md_write_superblocks(struct rm_md *md);

@@ -82,6 +82,7 @@ struct remap_spare {
 	dev_t dev;
 	atomic64_t seq;
 	unsigned int users;
+	unsigned int live; /* resumed instances: at most one writes */
 };
 
 static LIST_HEAD(remap_spares);
@@ -156,10 +157,17 @@ struct remap_c {
 
 	enum remap_mode mode;
 	struct remap_stats __percpu *stats;
+	/* Counter changes staged by the worker, applied when committed. */
+	struct {
+		s64 remapped;
+		s64 pending;
+		s64 bad;
+	} delta;
 	unsigned int retries;
 	bool retries_set;
 	void *unit_buf; /* one unit, used by the worker */
 	bool resumed;
+	bool live; /* counted in spare->live */
 };
 
 #define RM_ACTIVE_LOOKUP 1ul
@@ -286,12 +294,6 @@ static int map_to_spare(struct remap_c *rc, struct bio *bio,
 {
 	sector_t off = bio->bi_iter.bi_sector & ((1 << rc->unit_shift) - 1);
 
-	if (bio_op(bio) == REQ_OP_DISCARD &&
-	    !bdev_max_discard_sectors(rc->spare_dev->bdev)) {
-		/* Discard is advisory: nothing to do on this spare. */
-		bio_endio(bio);
-		return DM_MAPIO_SUBMITTED;
-	}
 	bio_set_dev(bio, rc->spare_dev->bdev);
 	bio->bi_iter.bi_sector = spare_sector(rc, e->spare) + off;
 	pb->kind = RB_SPARE;
@@ -582,6 +584,15 @@ static int main_io_retry(struct remap_c *rc, blk_opf_t opf, sector_t sector,
 	return -EIO;
 }
 
+/* Main I/O not tried yet: one attempt, then the configured retries. */
+static int main_io_fresh(struct remap_c *rc, blk_opf_t opf, sector_t sector,
+			 sector_t count, void *buf)
+{
+	if (!unit_io(rc, rc->main_dev->bdev, opf, sector, count, buf))
+		return 0;
+	return main_io_retry(rc, opf, sector, count, buf);
+}
+
 /*
  * Reads the parts of a unit (us, len sectors) that a write of s0..s1 does
  * not cover into unit_buf, so that the unit can move to the spare whole.
@@ -590,9 +601,9 @@ static int fill_unit_around(struct remap_c *rc, sector_t us, sector_t len,
 			    sector_t s0, sector_t s1)
 {
 	if (s0 > us &&
-	    main_io_retry(rc, REQ_OP_READ, us, s0 - us, rc->unit_buf))
+	    main_io_fresh(rc, REQ_OP_READ, us, s0 - us, rc->unit_buf))
 		return -EIO;
-	if (s1 < us + len && main_io_retry(rc, REQ_OP_READ, s1, us + len - s1,
+	if (s1 < us + len && main_io_fresh(rc, REQ_OP_READ, s1, us + len - s1,
 					   rc->unit_buf + ((s1 - us) << 9)))
 		return -EIO;
 	return 0;
@@ -611,7 +622,11 @@ static void set_mode(struct remap_c *rc, enum remap_mode mode)
 /* Tells other instances on this spare how far the metadata has moved. */
 static void note_commit(struct remap_c *rc)
 {
-	atomic64_set(&rc->spare->seq, rc->md.max_seq);
+	s64 seen = atomic64_read(&rc->spare->seq);
+
+	while (seen < (s64)rc->md.max_seq &&
+	       !atomic64_try_cmpxchg(&rc->spare->seq, &seen, rc->md.max_seq))
+		;
 }
 
 /* Records a metadata write failure: needs_check, and no new remaps. */
@@ -640,23 +655,27 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 {
 	struct rm_md *md = &rc->md;
 	struct rm4_entry e = { 0 };
-	u64 blk;
+	bool new_slot = slot == U64_MAX;
+	u64 blk, bad_slot;
 	int r;
 
 	if (!can_remap(rc))
-		return -EIO;
-	if (slot == U64_MAX) {
+		return -EROFS;
+	if (new_slot) {
 		slot = rm_md_alloc_slot(md);
 		if (slot == U64_MAX) {
 			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
 			return -ENOSPC;
 		}
+		/* Taken now, so that a bad spare block's entry goes elsewhere. */
+		__set_bit(slot, md->slots);
 	}
 	for (;;) {
 		blk = rm_md_alloc_block(md);
 		if (blk == U64_MAX) {
+			r = -ENOSPC;
 			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
-			return -ENOSPC;
+			goto fail;
 		}
 		__set_bit(blk, md->pool);
 		if (!unit_io(rc, rc->spare_dev->bdev, REQ_OP_WRITE,
@@ -667,6 +686,12 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 		stat_inc(rc, spare_errors);
 		DMERR_LIMIT("spare block %llu failed a write; marking it bad",
 			    blk);
+		bad_slot = rm_md_alloc_slot(md);
+		if (bad_slot == U64_MAX) {
+			r = -ENOSPC;
+			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+			goto fail;
+		}
 		e = (struct rm4_entry){
 			.main_block = RM4_NONE,
 			.spare_block = blk,
@@ -674,19 +699,11 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 			.error_count = 1,
 			.state = RM4_STATE_BAD_SPARE,
 		};
-		{
-			u64 bad_slot = rm_md_alloc_slot(md);
-
-			if (bad_slot == U64_MAX || bad_slot == slot) {
-				set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
-				return -ENOSPC;
-			}
-			r = rm_md_stage(md, bad_slot, &e);
-			if (r)
-				return r;
-			__set_bit(bad_slot, md->slots);
-			md->nr_bad++;
-		}
+		r = rm_md_stage(md, bad_slot, &e);
+		if (r)
+			goto fail;
+		__set_bit(bad_slot, md->slots);
+		rc->delta.bad++;
 	}
 	e = (struct rm4_entry){
 		.main_block = u,
@@ -698,13 +715,16 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 	};
 	r = rm_md_stage(md, slot, &e);
 	if (r)
-		return r;
-	__set_bit(slot, md->slots);
-	md->nr_remapped++;
+		goto fail;
+	rc->delta.remapped++;
 	change->main = u;
 	change->spare = (u32)blk;
 	change->slot_state = rm_lookup_pack(slot, RM4_STATE_REMAPPED);
 	return 0;
+fail:
+	if (new_slot)
+		__clear_bit(slot, md->slots);
+	return r;
 }
 
 /* Records unit u as pending (its contents are lost until rewritten). */
@@ -722,8 +742,11 @@ static int mark_pending(struct remap_c *rc, u64 u,
 	u64 slot;
 	int r;
 
+	DMERR_LIMIT(
+		"unit %llu (sector %llu) is unreadable: its contents are lost until it is rewritten",
+		u, (unsigned long long)unit_to_sector(rc, u));
 	if (!can_remap(rc))
-		return -EIO;
+		return -EROFS;
 	slot = rm_md_alloc_slot(md);
 	if (slot == U64_MAX) {
 		set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
@@ -733,9 +756,7 @@ static int mark_pending(struct remap_c *rc, u64 u,
 	if (r)
 		return r;
 	__set_bit(slot, md->slots);
-	md->nr_pending++;
-	DMERR_LIMIT("unit %llu (sector %llu) is unreadable: marked pending", u,
-		    (unsigned long long)unit_to_sector(rc, u));
+	rc->delta.pending++;
 	change->main = u;
 	change->spare = RM_LOOKUP_NO_SPARE;
 	change->slot_state = rm_lookup_pack(slot, RM4_STATE_PENDING);
@@ -771,15 +792,21 @@ static void clear_busy(struct remap_c *rc)
 static int commit_and_publish(struct remap_c *rc,
 			      struct rm_lookup_entry *changes, u64 nr)
 {
-	int r = rm_md_commit(&rc->md);
+	struct rm_md *md = &rc->md;
+	int r = rm_md_commit(md);
 
 	note_commit(rc);
 	if (r && r != -EREMOTEIO) {
+		memset(&rc->delta, 0, sizeof(rc->delta));
 		metadata_failed(rc, r);
 		return r;
 	}
 	if (r)
 		metadata_failed(rc, r); /* durable on copy A only */
+	md->nr_remapped += rc->delta.remapped;
+	md->nr_pending += rc->delta.pending;
+	md->nr_bad += rc->delta.bad;
+	memset(&rc->delta, 0, sizeof(rc->delta));
 	if (lookup_apply(rc, changes, nr)) {
 		DMERR("out of memory publishing %llu remaps", nr);
 		set_mode(rc, RM_MODE_METADATA_FAILED);
@@ -789,6 +816,44 @@ static int commit_and_publish(struct remap_c *rc,
 	if (nr)
 		dm_table_event(rc->ti->table);
 	return 0;
+}
+
+/*
+ * Handles a read or write that failed on main: per unit, retry; a write
+ * that keeps failing moves the unit to the spare, a read that keeps
+ * failing records the unit as pending and fails.
+ */
+/*
+ * A unit of a failed main I/O that was remapped, or found unreadable, while
+ * the I/O was in flight: serve it from what the table says now.
+ */
+static blk_status_t redo_from_table(struct remap_c *rc, struct bio *bio,
+				    struct bvec_iter iter,
+				    const struct rm_lookup_entry *e,
+				    sector_t us, sector_t s0, sector_t s1,
+				    void *at)
+{
+	const unsigned int skip = (s0 - iter.bi_sector) << 9;
+	const unsigned int len = (s1 - s0) << 9;
+	const sector_t where = spare_sector(rc, e->spare) + (s0 - us);
+	struct block_device *spare = rc->spare_dev->bdev;
+
+	if (rm_lookup_state(e) != RM4_STATE_REMAPPED)
+		return BLK_STS_IOERR; /* pending: the contents are lost */
+	if (is_write(bio)) {
+		write_data(bio, iter, skip, len, at);
+		if (unit_io(rc, spare, REQ_OP_WRITE | REQ_FUA, where, s1 - s0,
+			    at))
+			goto spare_error;
+		return BLK_STS_OK;
+	}
+	if (unit_io(rc, spare, REQ_OP_READ, where, s1 - s0, at))
+		goto spare_error;
+	bio_copy(bio, iter, skip, len, at, true);
+	return BLK_STS_OK;
+spare_error:
+	stat_inc(rc, spare_errors);
+	return BLK_STS_IOERR;
 }
 
 /*
@@ -807,9 +872,9 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 	const bool write = is_write(bio);
 	/* A retry keeps the write's FUA: its data must be durable on main. */
 	const blk_opf_t retry_op = REQ_OP_WRITE | (bio->bi_opf & REQ_FUA);
-	struct rm_lookup_entry *changes;
-	unsigned int noio;
+	struct rm_lookup_entry *changes, cur;
 	blk_status_t status = BLK_STS_OK;
+	unsigned int noio;
 	u64 u, nr = 0;
 
 	noio = memalloc_noio_save();
@@ -828,8 +893,14 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 		void *at = rc->unit_buf + ((s0 - us) << 9);
 		const unsigned int skip = (s0 - start) << 9;
 		const unsigned int len = (s1 - s0) << 9;
-		int r;
+		blk_status_t st;
 
+		if (lookup_unit(rc, u, &cur)) {
+			st = redo_from_table(rc, bio, iter, &cur, us, s0, s1,
+					     at);
+			status = st ?: status;
+			continue;
+		}
 		if (!write) {
 			if (!main_io_retry(rc, REQ_OP_READ, s0, s1 - s0, at)) {
 				bio_copy(bio, iter, skip, len, at, true);
@@ -837,7 +908,7 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 			}
 			if (mark_pending(rc, u, &changes[nr]) == 0)
 				nr++;
-			status = BLK_STS_MEDIUM;
+			status = BLK_STS_IOERR;
 			continue;
 		}
 
@@ -849,11 +920,10 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 			/* The rest of the unit is unreadable: never invent it. */
 			if (mark_pending(rc, u, &changes[nr]) == 0)
 				nr++;
-			status = BLK_STS_MEDIUM;
+			status = BLK_STS_IOERR;
 			continue;
 		}
-		r = remap_unit(rc, u, U64_MAX, 0, &changes[nr]);
-		if (r) {
+		if (remap_unit(rc, u, U64_MAX, 0, &changes[nr])) {
 			status = BLK_STS_IOERR;
 			continue;
 		}
@@ -874,41 +944,42 @@ static void handle_pending_write(struct remap_c *rc, struct bio *bio, u64 u,
 				 const struct rm_lookup_entry *e)
 {
 	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
+	struct rm4_entry free_entry = { 0 };
 	struct rm_lookup_entry change;
 	const u64 slot = rm_lookup_slot(e);
-	blk_status_t status = BLK_STS_OK;
-	int r;
+	blk_status_t status = BLK_STS_IOERR;
 
+	/* Clearing or remapping a pending unit needs a metadata write. */
+	if (!can_remap(rc))
+		goto out;
 	set_busy(rc, u, u);
 	write_data(bio, bio->bi_iter, 0, bio->bi_iter.bi_size, rc->unit_buf);
-	if (!main_io_retry(rc, REQ_OP_WRITE | REQ_FUA, unit_to_sector(rc, u),
+	if (!main_io_fresh(rc, REQ_OP_WRITE | REQ_FUA, unit_to_sector(rc, u),
 			   unit_len(rc, u), rc->unit_buf)) {
 		/* The drive healed on write: clear the pending entry. */
-		struct rm4_entry free_entry = { 0 };
-
-		r = rm_md_stage(&rc->md, slot, &free_entry);
-		if (!r) {
-			__clear_bit(slot, rc->md.slots);
-			if (e->spare != RM_LOOKUP_NO_SPARE)
-				__clear_bit(e->spare, rc->md.pool);
-			rc->md.nr_pending--;
-			change = *e;
-			change.slot_state = 0;
-			r = commit_and_publish(rc, &change, 1);
+		change = *e;
+		change.slot_state = 0;
+		if (!rm_md_stage(&rc->md, slot, &free_entry)) {
+			rc->delta.pending--;
+			if (!commit_and_publish(rc, &change, 1)) {
+				__clear_bit(slot, rc->md.slots);
+				status = BLK_STS_OK;
+			}
 		} else {
-			metadata_failed(rc, r);
+			commit_and_publish(rc, NULL, 0);
 		}
-		/* The data is on main either way. */
+	} else if (!remap_unit(rc, u, slot, 0, &change)) {
+		rc->delta.pending--;
+		if (!commit_and_publish(rc, &change, 1))
+			status = BLK_STS_OK;
 	} else {
-		r = remap_unit(rc, u, slot, 0, &change);
-		if (!r) {
-			rc->md.nr_pending--;
-			r = commit_and_publish(rc, &change, 1);
-		}
-		if (r)
-			status = BLK_STS_IOERR;
+		commit_and_publish(rc, NULL, 0);
 	}
+	/* A spare block the pending entry held is free once committed. */
+	if (status == BLK_STS_OK && e->spare != RM_LOOKUP_NO_SPARE)
+		__clear_bit(e->spare, rc->md.pool);
 	clear_busy(rc);
+out:
 	bio->bi_status = status;
 	pb->kind = RB_DONE;
 	bio_endio(bio);
@@ -957,17 +1028,18 @@ static int handle_request(struct remap_c *rc, u64 u)
 	if (lookup_unit(rc, u, &e))
 		return rm_lookup_state(&e) == RM4_STATE_REMAPPED ? -EEXIST
 								 : -EBUSY;
+	if (!can_remap(rc))
+		return -EROFS;
 	set_busy(rc, u, u);
-	if (main_io_retry(rc, REQ_OP_READ, unit_to_sector(rc, u),
+	if (main_io_fresh(rc, REQ_OP_READ, unit_to_sector(rc, u),
 			  unit_len(rc, u), rc->unit_buf)) {
+		/* Unreadable: record it as pending, and say so. */
 		r = mark_pending(rc, u, &change);
-		if (!r)
-			r = commit_and_publish(rc, &change, 1);
-		r = r ?: -EIO;
+		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		r = r ?: -ENODATA;
 	} else {
 		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
-		if (!r)
-			r = commit_and_publish(rc, &change, 1);
+		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
 	}
 	clear_busy(rc);
 	return r;
@@ -1071,6 +1143,19 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 	return 0;
 }
 
+static void set_live(struct remap_c *rc, bool live)
+{
+	mutex_lock(&remap_spares_lock);
+	if (rc->live != live) {
+		rc->live = live;
+		if (live)
+			rc->spare->live++;
+		else
+			rc->spare->live--;
+	}
+	mutex_unlock(&remap_spares_lock);
+}
+
 static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 {
 	struct remap_lookup *rl;
@@ -1083,8 +1168,10 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 		kvfree(rl);
 	}
 	rm_md_destroy(&rc->md);
-	if (rc->spare)
+	if (rc->spare) {
+		set_live(rc, false);
 		spare_put(rc->spare);
+	}
 	vfree(rc->unit_buf);
 	free_percpu(rc->stats);
 	if (rc->spare_dev)
@@ -1095,7 +1182,7 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 }
 
 /* Loads the metadata and publishes its lookup. */
-static int remap_load(struct remap_c *rc, char **error)
+static int remap_load(struct remap_c *rc, bool repair, char **error)
 {
 	struct block_device *main = rc->main_dev->bdev;
 	const struct rm_md_main want = {
@@ -1108,7 +1195,7 @@ static int remap_load(struct remap_c *rc, char **error)
 	u64 nr = 0;
 	int r;
 
-	r = rm_md_load(&rc->md, &want, &entries, &nr, error);
+	r = rm_md_load(&rc->md, &want, repair, &entries, &nr, error);
 	if (r)
 		return r;
 	rc->unit_shift = ilog2(rc->md.sb.unit_bytes >> SECTOR_SHIFT);
@@ -1182,6 +1269,12 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = parse_features(rc, &as, ti);
 	if (r)
 		goto bad;
+	if (as.argc) {
+		ti->error =
+			"Too many arguments: after the devices only <#features> <feature>... may follow";
+		r = -EINVAL;
+		goto bad;
+	}
 
 	rc->stats = alloc_percpu(struct remap_stats);
 	rc->wq = alloc_ordered_workqueue("dm-remap-%s", WQ_MEM_RECLAIM,
@@ -1197,7 +1290,8 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot create metadata I/O client";
 		goto bad;
 	}
-	r = remap_load(rc, &ti->error);
+	/* Read only: the table may never be resumed, or replace a live one. */
+	r = remap_load(rc, false, &ti->error);
 	if (r)
 		goto bad;
 	rc->unit_buf = vmalloc(rc->md.sb.unit_bytes);
@@ -1232,6 +1326,7 @@ static void remap_postsuspend(struct dm_target *ti)
 
 	/* Deferred work and commits finish before the device is quiet. */
 	flush_workqueue(rc->wq);
+	set_live(rc, false);
 }
 
 static int remap_preresume(struct dm_target *ti)
@@ -1239,31 +1334,47 @@ static int remap_preresume(struct dm_target *ti)
 	struct remap_c *rc = ti->private;
 	char *error = NULL;
 	struct rm_md fresh;
+	bool taken;
 	int r;
 
+	/* One writer per spare: a reload suspends the old table first. */
+	mutex_lock(&remap_spares_lock);
+	taken = !rc->live && rc->spare->live;
+	mutex_unlock(&remap_spares_lock);
+	if (taken) {
+		DMERR("%s: the spare is in use by another live dm-remap device",
+		      dm_table_device_name(ti->table));
+		return -EBUSY;
+	}
+	set_live(rc, true);
 	if (rc->resumed)
 		return 0;
-	rc->resumed = true;
-	if (atomic64_read(&rc->spare->seq) <= rc->md.max_seq)
-		return 0;
-	/*
-	 * A reload: the previous table committed after this one's constructor
-	 * read the metadata. Read it again.
-	 */
-	DMINFO("%s: metadata changed since the table was loaded; re-reading it",
-	       dm_table_device_name(ti->table));
+	if (atomic64_read(&rc->spare->seq) > (s64)rc->md.max_seq)
+		DMINFO("%s: metadata changed since the table was loaded; re-reading it",
+		       dm_table_device_name(ti->table));
+	else if (rc->md.repairs_needed)
+		DMINFO("%s: restoring %llu damaged or stale metadata copies",
+		       dm_table_device_name(ti->table), rc->md.repairs_needed);
+	else
+		goto done;
+	/* This instance is now the spare's only writer: load and repair. */
 	r = rm_md_create(&fresh, rc->spare_dev->bdev);
 	if (r)
-		return r;
+		goto fail;
 	rm_md_destroy(&rc->md);
 	rc->md = fresh;
-	r = remap_load(rc, &error);
+	r = remap_load(rc, true, &error);
 	if (r) {
-		DMERR("reloading metadata: %s", error);
-		rc->resumed = false;
-		return r;
+		DMERR("%s: reloading metadata: %s",
+		      dm_table_device_name(ti->table), error);
+		goto fail;
 	}
+done:
+	rc->resumed = true;
 	return 0;
+fail:
+	set_live(rc, false);
+	return r;
 }
 
 /* ---- Status and messages ------------------------------------------------- */
@@ -1302,8 +1413,8 @@ static void remap_status(struct dm_target *ti, status_type_t type,
 		       md->sb.version_major, remap_mode_names[rc->mode],
 		       md->sb.unit_bytes, md->max_seq,
 		       md->nr_remapped + md->nr_pending, md->capacity,
-		       md->nr_remapped + md->nr_bad, md->sb.pool_blocks,
-		       md->nr_bad, md->nr_pending);
+		       (u64)bitmap_weight(md->pool, md->sb.pool_blocks),
+		       md->sb.pool_blocks, md->nr_bad, md->nr_pending);
 		DMEMIT(" %llu %llu %llu %llu %llu %llu", s.reads, s.writes,
 		       s.remapped_ios, s.main_errors, s.spare_errors,
 		       s.retries);
@@ -1361,8 +1472,12 @@ static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 		else
 			DMEMIT("%llu %u %s\n", e->main, e->spare,
 			       state_name(rm_lookup_state(e)));
-		if (sz + 64 >= maxlen)
+		if (sz + 64 >= maxlen && i + 1 < rl->lk.nr &&
+		    i + 1 < from + count) {
+			/* The buffer is full: tell the caller where to go on. */
+			DMEMIT("next %llu\n", i + 1);
 			break;
+		}
 	}
 	rcu_read_unlock();
 	return 1;
@@ -1393,12 +1508,13 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 	case -EBUSY:
 		DMWARN("unit %llu is pending: rewrite it to recover it", u);
 		return -EBUSY;
-	case -EIO:
+	case -ENODATA:
+		/* Unreadable: recorded as pending; nothing was copied. */
 		DMEMIT("pending %llu", u);
 		return 1;
 	default:
-		DMWARN("cannot remap unit %llu: mode %s", u,
-		       remap_mode_names[rc->mode]);
+		DMWARN("cannot remap unit %llu (error %d): mode %s", u,
+		       req.result, remap_mode_names[rc->mode]);
 		return req.result;
 	}
 }

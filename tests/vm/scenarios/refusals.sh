@@ -32,6 +32,7 @@ refused "0 $total remap $main $main" "Main and spare are the same device"
 refused "0 $total remap $main" "Not enough arguments"
 refused "0 $total remap $main $spare 2 retries 1000" "Invalid retries"
 refused "0 $total remap $main $spare 1 bogus" "Unknown or incomplete feature argument"
+refused "0 $total remap $main $spare 0 junk" "Too many arguments"
 refused "0 $total remap $main $spare 99999999999999999999" "Invalid number of feature arguments"
 refused "0 $total remap $main /dev/does-not-exist" "Spare device lookup failed"
 
