@@ -998,11 +998,15 @@ int do_monitor(const MonitorOptions& o) {
             for (;;) {
                 try {
                     nr = dm::wait_event(name, nr);
-                } catch (const dm::DmError&) {
+                } catch (const Error&) {
                     // Gone (or interrupted): the main loop notices on its next look.
                     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-                    if (!dm::info(name))
+                    try {
+                        if (!dm::info(name))
+                            return;
+                    } catch (const Error&) {
                         return;
+                    }
                 }
                 {
                     std::lock_guard lock(mu);
