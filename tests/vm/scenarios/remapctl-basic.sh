@@ -50,6 +50,27 @@ remap-check "$spare" >/dev/null || die "remap-check does not find $spare clean"
 refuses 6 "already a dm-remap spare.*remapctl create" \
 	remapctl format --main "$main" --spare "$spare" --batch
 
+# The typed confirmation, on a terminal (script(1) gives it one).
+if script -qec true /dev/null >/dev/null 2>&1; then
+	rc=0
+	printf 'yes\n' | script -qec "remapctl format --main $main --spare $spare2" /dev/null \
+		>/tmp/tty.out 2>&1 || rc=$?
+	assert_eq 6 "$rc" "format answered 'yes' instead of YES"
+	grep -q "Type 'YES'" /tmp/tty.out || die "no prompt: $(cat /tmp/tty.out)"
+	grep -q "not confirmed; nothing was written" /tmp/tty.out || die "no refusal: $(cat /tmp/tty.out)"
+	printf 'YES\n' | script -qec "remapctl format --main $main --spare $spare2" /dev/null \
+		>/tmp/tty.out 2>&1 || die "format answered YES failed: $(cat /tmp/tty.out)"
+	remap-check "$spare2" >/dev/null || die "$spare2 not formatted after YES"
+	dd if=/dev/zero of="$spare2" bs=1M count=1 conv=notrunc status=none
+	log "typed confirmation: 'yes' refused, 'YES' formats"
+else
+	log "no pseudo-terminal in this guest: typed confirmation not tested"
+fi
+
+# Not root: permission denied, with the next step.
+refuses 3 "permission denied.*root" setpriv --reuid=65534 --regid=65534 --clear-groups \
+	remapctl list
+
 # --- module not loaded ----------------------------------------------------------
 refuses 7 "modprobe dm-remap" remapctl create r --main "$main" --spare "$spare"
 load_module
