@@ -1,0 +1,84 @@
+# bash completion for remapctl(8)                      -*- shell-script -*-
+# Install as /usr/share/bash-completion/completions/remapctl. Works without
+# the bash-completion package too (plain COMP_WORDS, compgen -f for files).
+# shellcheck disable=SC2207 # COMPREPLY=($(compgen ...)) is the idiom
+
+_remapctl_names() {
+	remapctl list 2>/dev/null | awk 'NR > 1 { print $1 }'
+}
+
+_remapctl() {
+	local cur prev words cword
+	if declare -F _init_completion >/dev/null; then
+		_init_completion || return
+	else
+		words=("${COMP_WORDS[@]}")
+		cword=$COMP_CWORD
+		cur=${COMP_WORDS[COMP_CWORD]}
+		prev=${COMP_WORDS[COMP_CWORD - 1]}
+	fi
+
+	local actions="format create remove list status remap query stats monitor"
+	local action="" i
+	for ((i = 1; i < cword; i++)); do
+		case ${words[i]} in
+		format | create | remove | list | status | remap | query | stats | monitor)
+			action=${words[i]}
+			break
+			;;
+		esac
+	done
+
+	if [[ -z $action ]]; then
+		COMPREPLY=($(compgen -W "$actions -h --help -V --version" -- "$cur"))
+		return
+	fi
+
+	case $prev in
+	--main | --spare)
+		if declare -F _filedir >/dev/null; then
+			_filedir
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
+		COMPREPLY+=($(compgen -W "$(lsblk -dpno NAME 2>/dev/null)" -- "$cur"))
+		return
+		;;
+	--format)
+		COMPREPLY=($(compgen -W "human json prometheus" -- "$cur"))
+		return
+		;;
+	--block-size)
+		COMPREPLY=($(compgen -W "512 1024 2048 4096 8192 16384 32768 65536" -- "$cur"))
+		return
+		;;
+	--retries | --sector | --interval)
+		return
+		;;
+	esac
+
+	local opts="-h --help"
+	case $action in
+	format) opts+=" --main --spare --block-size --force --batch --json" ;;
+	create) opts+=" --main --spare --retries --json" ;;
+	remove) opts+=" --deferred --force --json" ;;
+	list) opts+=" --json" ;;
+	status) opts+=" --format --json" ;;
+	remap | query) opts+=" --sector --json" ;;
+	stats) opts+=" --clear --json" ;;
+	monitor) opts+=" --json --interval --once" ;;
+	esac
+
+	if [[ $cur == -* ]]; then
+		COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		return
+	fi
+	case $action in
+	remove | status | remap | query | stats | monitor)
+		COMPREPLY=($(compgen -W "$(_remapctl_names)" -- "$cur"))
+		;;
+	esac
+} &&
+	complete -F _remapctl remapctl
+
+# ex: filetype=sh
