@@ -106,8 +106,11 @@ static int load_superblock(struct rm_md *md, char **error)
 		return -EINVAL;
 	}
 	if (st[0] == RM4_E_VERSION || st[1] == RM4_E_VERSION) {
+		DMERR("metadata format version %llu; this module reads version %u",
+		      prob[st[0] == RM4_E_VERSION ? 0 : 1].value,
+		      RM4_VERSION_MAJOR);
 		*error =
-			"Metadata format version is newer than this module supports: upgrade dm-remap";
+			"Metadata format version is not supported by this module (newer dm-remap?): upgrade dm-remap";
 		return -EINVAL;
 	}
 	if (st[0] == RM4_E_INCOMPAT || st[1] == RM4_E_INCOMPAT) {
@@ -137,7 +140,7 @@ static int load_superblock(struct rm_md *md, char **error)
 	md->sb_rewrite = st[!pick] != RM4_OK || sbs[!pick].seq != md->sb.seq ||
 			 memcmp(sbs[!pick].uuid, md->sb.uuid, RM4_UUID_LEN);
 	if (md->sb_rewrite)
-		DMWARN("superblock %c is %s; rewriting it from superblock %c",
+		DMWARN("superblock %c is %s; it is rewritten from superblock %c at resume",
 		       'A' + !pick,
 		       st[!pick] == RM4_OK ? "stale"
 					   : rm4_status_str(st[!pick]),

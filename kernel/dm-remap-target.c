@@ -166,8 +166,8 @@ struct remap_c {
 	unsigned int retries;
 	bool retries_set;
 	void *unit_buf; /* one unit, used by the worker */
-	bool resumed;
-	bool live; /* counted in spare->live */
+	bool loaded;	/* md and the lookup hold a complete load */
+	bool live;	/* counted in spare->live */
 };
 
 #define RM_ACTIVE_LOOKUP 1ul
@@ -714,8 +714,10 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 		.flags = flags,
 	};
 	r = rm_md_stage(md, slot, &e);
-	if (r)
+	if (r) {
+		__clear_bit(blk, md->pool);
 		goto fail;
+	}
 	rc->delta.remapped++;
 	change->main = u;
 	change->spare = (u32)blk;
@@ -915,6 +917,10 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 		write_data(bio, iter, skip, len, at);
 		if (!main_io_retry(rc, retry_op, s0, s1 - s0, at))
 			continue;
+		if (!can_remap(rc)) {
+			status = BLK_STS_IOERR;
+			continue;
+		}
 		if (s1 - s0 != unit_len(rc, u) &&
 		    fill_unit_around(rc, us, unit_len(rc, u), s0, s1)) {
 			/* The rest of the unit is unreadable: never invent it. */
@@ -1211,8 +1217,8 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	kvfree(entries);
 	rm_lookup_index(&rl->lk);
 	lookup_publish(rc, rl);
-	if (atomic64_read(&rc->spare->seq) < rc->md.max_seq)
-		note_commit(rc);
+	note_commit(rc);
+	rc->loaded = true;
 	return 0;
 }
 
@@ -1340,24 +1346,34 @@ static int remap_preresume(struct dm_target *ti)
 	/* One writer per spare: a reload suspends the old table first. */
 	mutex_lock(&remap_spares_lock);
 	taken = !rc->live && rc->spare->live;
+	if (!taken && !rc->live) {
+		rc->live = true;
+		rc->spare->live++;
+	}
 	mutex_unlock(&remap_spares_lock);
 	if (taken) {
 		DMERR("%s: the spare is in use by another live dm-remap device",
 		      dm_table_device_name(ti->table));
 		return -EBUSY;
 	}
-	set_live(rc, true);
-	if (rc->resumed)
-		return 0;
+	/*
+	 * Re-read when another table wrote the spare since this one read it
+	 * (a reload, or another device while this one was suspended), when
+	 * copies need repair, or when an earlier re-read failed half-way.
+	 */
 	if (atomic64_read(&rc->spare->seq) > (s64)rc->md.max_seq)
-		DMINFO("%s: metadata changed since the table was loaded; re-reading it",
+		DMINFO("%s: metadata changed since the table read it; re-reading it",
 		       dm_table_device_name(ti->table));
 	else if (rc->md.repairs_needed)
 		DMINFO("%s: restoring %llu damaged or stale metadata copies",
 		       dm_table_device_name(ti->table), rc->md.repairs_needed);
+	else if (!rc->loaded)
+		DMINFO("%s: re-reading metadata after a failed resume",
+		       dm_table_device_name(ti->table));
 	else
-		goto done;
+		return 0;
 	/* This instance is now the spare's only writer: load and repair. */
+	rc->loaded = false;
 	r = rm_md_create(&fresh, rc->spare_dev->bdev);
 	if (r)
 		goto fail;
@@ -1369,8 +1385,6 @@ static int remap_preresume(struct dm_target *ti)
 		      dm_table_device_name(ti->table), error);
 		goto fail;
 	}
-done:
-	rc->resumed = true;
 	return 0;
 fail:
 	set_live(rc, false);
@@ -1490,6 +1504,11 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 	struct rm_lookup_entry e;
 	unsigned int sz = 0;
 
+	/* A suspended table is not the spare's writer. */
+	if (!READ_ONCE(rc->live)) {
+		DMWARN("cannot remap unit %llu: the device is suspended", u);
+		return -EAGAIN;
+	}
 	init_completion(&req.done);
 	spin_lock_irq(&rc->lock);
 	list_add_tail(&req.list, &rc->requests);

@@ -41,7 +41,7 @@ sb_set needs_check 1
 refused "0 $total remap $main $spare" "needs_check is set"
 sb_set needs_check 0
 sb_set version_major 5
-refused "0 $total remap $main $spare" "Metadata format version is newer than this module supports"
+refused "0 $total remap $main $spare" "Metadata format version is not supported by this module"
 sb_set version_major 4
 sb_set incompat 4
 refused "0 $total remap $main $spare" "Metadata uses incompatible features"
