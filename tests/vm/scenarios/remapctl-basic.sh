@@ -169,5 +169,17 @@ dmsetup info r >/dev/null || die "deferred remove removed an open device"
 exec 3<&-
 sleep 0.2
 dmsetup info r >/dev/null 2>&1 && die "r still exists after the last close"
+
+# --force: the open device's I/O fails from now on; it goes at the last close.
+remapctl create r --main "$main" --spare "$spare" >/dev/null
+exec 3<"$dev"
+remapctl remove r --force | grep -q "replaced with an error table" || die "remove --force"
+dmsetup table r | grep -q " error" || die "no error table after remove --force: $(dmsetup table r)"
+dd if="$dev" of=/dev/null bs=4096 count=1 iflag=direct status=none 2>/dev/null &&
+	die "I/O to a force-removed device succeeded"
+exec 3<&-
+sleep 0.2
+dmsetup info r >/dev/null 2>&1 && die "r still exists after --force and the last close"
+remap-check "$spare" >/dev/null || die "the spare is not clean after remove --force"
 remapctl list | grep -q "No dm-remap devices" || die "list after remove"
 log "remapctl-basic OK"
