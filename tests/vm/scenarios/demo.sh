@@ -33,11 +33,12 @@ if dd if="$main" of=/dev/null bs=4096 skip=$((9001 / 8)) count=1 iflag=direct st
 fi
 echo "    reading sector 9001 of $main directly fails: Input/output error"
 
-say "Formatting the spare and creating /dev/mapper/demo"
-format_spare "$main" "$spare"
-table="0 $(sectors "$main") remap $main $spare"
-dev="$(dm_create demo "$table")"
-echo "    $table"
+say "remapctl format, then remapctl create"
+remapctl format --main "$main" --spare "$spare" --batch
+dev="$(remapctl create demo --main "$main" --spare "$spare")"
+_lib_track dm demo
+table="$(dmsetup table demo)"
+echo "    $dev: $table"
 show_status
 
 say "mkfs.ext4 and a data set written through $dev"
@@ -56,10 +57,11 @@ echo "    $(wc -l </tmp/sums) files written, no I/O error reached the filesystem
 show_status
 echo "    the remapped units (unit = 4 KiB, 8 sectors):"
 dmsetup message demo 0 list | sed 's/^/      /'
+remapctl status demo | sed 's/^/    /'
 
-say "'Reboot': remove the device and create it again from its table"
-dm_remove demo
-dev="$(dm_create demo "$table")"
+say "'Reboot': remapctl remove, then remapctl create again"
+remapctl remove demo
+dev="$(remapctl create demo --main "$main" --spare "$spare")"
 show_status
 fsck.ext4 -f -n "$dev" >/dev/null || die "fsck found errors"
 echo "    fsck.ext4: clean"
@@ -69,6 +71,6 @@ echo "    all $(wc -l </tmp/sums) files verified byte-exact (sha256)"
 umount /tmp/mnt
 
 [[ $(remap_status demo entries) -gt 0 ]] || die "no remaps: the bad sectors were never hit"
-dm_remove demo
+remapctl remove demo
 unload_module
 say "Demo finished: the disk kept working, every byte is intact"
