@@ -229,3 +229,77 @@ set_bad() {
 remap_list() {
 	dmsetup message "$1" 0 list | awk '{print $1, $NF}'
 }
+
+# --- faults that fail writes only, and the spare's metadata ------------------
+
+# fault_disk NAME BASE_DEV SPEC...: like bad_disk, with a kind per range.
+# SPEC is START:LEN (every I/O fails: an `error` segment) or START:LEN:w
+# (writes fail, reads return what the sectors held: a dm-flakey segment
+# with error_writes, like a drive that can no longer write a sector).
+# Ranges must not overlap. set_faults NAME BASE_DEV [SPEC...] replaces the
+# faulty ranges of a live one (none: it heals).
+_fault_table() {
+	local base=$1 total pos=0 s l k spec
+	total=$(sectors "$base")
+	shift
+	for spec in $(printf '%s\n' "$@" | sort -n -t: -k1,1); do
+		IFS=: read -r s l k <<<"$spec"
+		((s >= pos)) || die "fault range $spec overlaps the previous one"
+		((s > pos)) && echo "$pos $((s - pos)) linear $base $pos"
+		case "$k" in
+		"") echo "$s $l error" ;;
+		w) echo "$s $l flakey $base $s 0 1 1 error_writes" ;;
+		*) die "bad fault range '$spec' (expected START:LEN or START:LEN:w)" ;;
+		esac
+		pos=$((s + l))
+	done
+	((pos < total)) && echo "$pos $((total - pos)) linear $base $pos"
+	return 0
+}
+fault_disk() {
+	local name=$1 table
+	shift
+	[[ -d /sys/module/dm_flakey ]] || modprobe dm-flakey || die "modprobe dm-flakey failed"
+	table="$(_fault_table "$@")" || exit 1
+	dmsetup create "$name" --noudevsync <<<"$table" || die "cannot create fault disk $name"
+	_lib_track dm "$name"
+	dmsetup mknodes "$name" || true
+	echo "/dev/mapper/$name"
+}
+set_faults() {
+	local name=$1 table
+	shift
+	table="$(_fault_table "$@")" || exit 1
+	dmsetup load "$name" <<<"$table" || die "cannot load a new table for $name"
+	if ! dmsetup suspend --noudevsync "$name" || ! dmsetup resume --noudevsync "$name"; then
+		die "cannot switch $name to its new table"
+	fi
+}
+
+# dump_get SPARE EXPR: evaluates the Python expression EXPR over `d`, the
+# `remap-dump -f json SPARE` document (docs/dump-format.md), and prints it;
+# lists print one item a line. The spare must not be in use by a target.
+#   dump_get "$spare" 'd["superblock"]["pool_start"]'
+#   dump_get "$spare" '[e["main_block"] for e in d["entries"]]'
+dump_get() {
+	remap-dump -f json "$1" >/tmp/.dump.json || die "remap-dump $1 failed"
+	python3 - "$2" <<'PY' || die "cannot evaluate '$2' over the dump of $1"
+import json, sys
+d = json.load(open("/tmp/.dump.json"))
+v = eval(sys.argv[1], {"d": d})
+print("\n".join(map(str, v)) if isinstance(v, list) else v)
+PY
+}
+
+# io_fails ERROR_REGEX DD_ARGS...: runs dd (status=none) and succeeds only
+# if it fails with a message matching ERROR_REGEX, e.g. "Input/output error"
+# (EIO) or "Input/output error|No data available" (EIO or ENODATA, which is
+# what a medium error, BLK_STS_MEDIUM, becomes).
+io_fails() {
+	local want=$1 err
+	shift
+	if err="$(dd status=none "$@" 2>&1)"; then
+		die "dd $* succeeded; expected '$want'"
+	fi
+	[[ $err =~ $want ]] || die "dd $* failed with '$err'; expected '$want'"
+}
