@@ -18,11 +18,11 @@ _remapctl() {
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local actions="format create remove list status remap query stats monitor"
+	local actions="format migrate create remove list status remap query stats monitor"
 	local action="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		format | create | remove | list | status | remap | query | stats | monitor)
+		format | migrate | create | remove | list | status | remap | query | stats | monitor)
 			action=${words[i]}
 			break
 			;;
@@ -52,7 +52,7 @@ _remapctl() {
 		COMPREPLY=($(compgen -W "512 1024 2048 4096 8192 16384 32768 65536" -- "$cur"))
 		return
 		;;
-	--retries | --sector | --interval)
+	--retries | --sector | --interval | --spare-start | --spare-len)
 		return
 		;;
 	esac
@@ -60,6 +60,7 @@ _remapctl() {
 	local opts="-h --help"
 	case $action in
 	format) opts+=" --main --spare --block-size --force --batch --json" ;;
+	migrate) opts+=" --main --spare --spare-start --spare-len --block-size --dry-run --batch" ;;
 	create) opts+=" --main --spare --retries --json" ;;
 	remove) opts+=" --deferred --force --json" ;;
 	list) opts+=" --json" ;;

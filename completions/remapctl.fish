@@ -1,7 +1,7 @@
 # fish completion for remapctl(8).
 # Install as /usr/share/fish/vendor_completions.d/remapctl.fish.
 
-set -l actions format create remove list status remap query stats monitor
+set -l actions format migrate create remove list status remap query stats monitor
 
 function __remapctl_names
     remapctl list 2>/dev/null | awk 'NR > 1 { print $1 }'
@@ -16,6 +16,7 @@ complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -s h -l help 
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -s V -l version -d 'Print the version and exit'
 
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a format -d 'Write new dm-remap metadata to a spare device'
+complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a migrate -d 'Convert legacy v3 metadata on a spare to v4 in place'
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a create -d 'Activate a dm-remap device'
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a remove -d 'Deactivate a dm-remap device'
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a list -d 'List every dm-remap device'
@@ -28,11 +29,16 @@ complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a monitor -d
 complete -c remapctl -n "__fish_seen_subcommand_from $actions" -s h -l help -d 'Print the action\'s help'
 complete -c remapctl -n "__fish_seen_subcommand_from $actions" -l json -d 'Print the result as JSON'
 
-complete -c remapctl -n "__fish_seen_subcommand_from format create" -l main -r -a '(__remapctl_block_devices)' -d 'The main device'
-complete -c remapctl -n "__fish_seen_subcommand_from format create" -l spare -r -a '(__remapctl_block_devices)' -d 'The spare device'
+complete -c remapctl -n "__fish_seen_subcommand_from format migrate create" -l main -r -a '(__remapctl_block_devices)' -d 'The main device'
+complete -c remapctl -n "__fish_seen_subcommand_from format migrate create" -l spare -r -a '(__remapctl_block_devices)' -d 'The spare device'
 complete -c remapctl -n "__fish_seen_subcommand_from format" -l block-size -x -a '512 1024 2048 4096 8192 16384 32768 65536' -d 'Remap unit in bytes'
 complete -c remapctl -n "__fish_seen_subcommand_from format" -l force -d 'Format even over a signature, erasing it'
 complete -c remapctl -n "__fish_seen_subcommand_from format" -l batch -d 'Do not ask for confirmation'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l spare-start -x -d 'First sector of the v3 spare area'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l spare-len -x -d 'Sectors in the v3 spare area'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l block-size -x -a '512' -d 'Remap unit in bytes'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l dry-run -d 'Print the plan and write nothing'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l batch -d 'Do not ask for confirmation'
 complete -c remapctl -n "__fish_seen_subcommand_from create" -l retries -x -d 'Retries before a remap (0-100)'
 complete -c remapctl -n "__fish_seen_subcommand_from remove" -l deferred -d 'Remove at the last close'
 complete -c remapctl -n "__fish_seen_subcommand_from remove" -l force -d 'Fail all I/O, then remove at the last close'

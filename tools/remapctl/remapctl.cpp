@@ -13,6 +13,7 @@
 #include "remapmeta/errors.hpp"
 #include "remapmeta/layout.hpp"
 #include "remapmeta/metadata.hpp"
+#include "remapmeta/migrate.hpp"
 #include "remapmeta/probe.hpp"
 #include "remapmeta/status.hpp"
 #include "remapmeta/v3.hpp"
@@ -376,6 +377,87 @@ int do_format(const FormatOptions& o) {
 }
 
 // ---- create -----------------------------------------------------------------
+
+struct MigrateOptions {
+    std::string main;
+    std::string spare;
+    std::optional<uint64_t> spare_start;
+    std::optional<uint64_t> spare_len;
+    std::optional<uint32_t> block_size;
+    bool dry_run = false;
+    bool batch = false;
+};
+
+// Converts legacy v3 metadata on the spare to v4 in place (docs/migration.md).
+int do_migrate(const MigrateOptions& o) {
+    must_exist(o.main, "main");
+    must_exist(o.spare, "spare");
+    if (same_device(o.main, o.spare))
+        usage_error(fmt::format("--main and --spare are the same device ({})", o.spare));
+    if (o.spare_start.has_value() != o.spare_len.has_value())
+        usage_error("--spare-start and --spare-len go together: give both or neither");
+
+    migrate::Options mo;
+    mo.spare_start = o.spare_start;
+    mo.spare_len = o.spare_len;
+    mo.unit_bytes = o.block_size.value_or(0);
+    mo.main_identity = probe::identity(o.main);
+    // Testing aid: stop after this many writes to the spare, as a crash would.
+    if (const char* stop = std::getenv("REMAPCTL_MIGRATE_STOP_AFTER_WRITES"))
+        mo.stop_after_writes = std::stoull(stop);
+
+    // Both devices exclusively: refuses devices that are mounted or held.
+    Device main = open_device(o.main, false);
+    Device spare = open_device(o.spare, !o.dry_run);
+    try {
+        if (!v3::is_v3(spare)) {
+            if (o.dry_run) {
+                std::printf("%s holds no legacy v3 metadata; nothing to migrate\n",
+                            o.spare.c_str());
+                return exit_ok;
+            }
+        } else {
+            const auto plan = migrate::plan(spare, main, mo);
+            std::printf("%s", migrate::describe(plan).c_str());
+            if (o.dry_run) {
+                std::printf("dry run: nothing was written\n");
+                return exit_ok;
+            }
+            if (!o.batch) {
+                if (!::isatty(STDIN_FILENO))
+                    fail(exit_refused,
+                         fmt::format("standard input is not a terminal, so remapctl cannot ask "
+                                     "before it converts {}; pass --batch from a script",
+                                     o.spare));
+                if (!confirm(fmt::format("This converts the v3 metadata on {} to v4 in place. "
+                                         "Kernels with dm-remap 3.x cannot use it afterwards.",
+                                         o.spare)))
+                    fail(exit_refused,
+                         fmt::format("not confirmed; nothing was written to {}", o.spare));
+            }
+        }
+        switch (migrate::run(spare, main, mo)) {
+        case migrate::Outcome::migrated:
+            std::printf("migrated %s to v4; activate it with `remapctl create NAME --main %s "
+                        "--spare %s`\n",
+                        o.spare.c_str(), o.main.c_str(), o.spare.c_str());
+            break;
+        case migrate::Outcome::already_v4:
+            std::printf("%s already holds v4 metadata; nothing to do\n", o.spare.c_str());
+            break;
+        case migrate::Outcome::repaired_v4:
+            std::printf("%s already holds v4 metadata; superblock B restored (an earlier "
+                        "migration stopped after the switch)\n",
+                        o.spare.c_str());
+            break;
+        }
+    } catch (const migrate::Refused& e) {
+        fail(exit_refused, fmt::format("migrate refused: {}", e.what()));
+    } catch (const migrate::Interrupted& e) {
+        fail(exit_operational, e.what());
+    }
+    return exit_ok;
+}
 
 struct CreateOptions {
     std::string name;
@@ -1139,6 +1221,25 @@ int main(int argc, char** argv) {
     fmt_cmd->add_flag("--batch", fo.batch, "do not ask for confirmation (for scripts)");
     fmt_cmd->add_flag("--json", fo.json, "print the result as JSON");
 
+    MigrateOptions mgo;
+    auto* migrate_cmd = app.add_subcommand(
+        "migrate", "Convert the legacy dm-remap 3.x (v3) metadata on a spare to v4 in place, "
+                   "crash-safely, keeping every remapped sector. --dry-run prints the plan.");
+    migrate_cmd->add_option("--main", mgo.main, "the main device the v3 spare belongs to")
+        ->required();
+    migrate_cmd->add_option("--spare", mgo.spare, "the spare device holding v3 metadata")
+        ->required();
+    migrate_cmd->add_option("--spare-start", mgo.spare_start,
+                            "first sector of the v3 spare area (the 3.x table line's "
+                            "spare_start; default: inferred from the entries)");
+    migrate_cmd->add_option("--spare-len", mgo.spare_len,
+                            "sectors in the v3 spare area (the 3.x table line's spare_len)");
+    migrate_cmd->add_option("--block-size", mgo.block_size,
+                            "the v4 remap unit in bytes (default and only supported value: 512, "
+                            "which keeps every v3 mapping 1:1)");
+    migrate_cmd->add_flag("--dry-run", mgo.dry_run, "print the plan and write nothing");
+    migrate_cmd->add_flag("--batch", mgo.batch, "do not ask for confirmation (for scripts)");
+
     CreateOptions co;
     auto* create_cmd = app.add_subcommand(
         "create", "Activate a dm-remap device NAME over a main device and its formatted spare.");
@@ -1212,7 +1313,7 @@ int main(int argc, char** argv) {
     monitor_cmd->add_flag("--once", mo.once, "print the initial state and exit");
 
     return run("remapctl",
-               "remapctl {format|create|remove|list|status|remap|query|stats|monitor} "
+               "remapctl {format|migrate|create|remove|list|status|remap|query|stats|monitor} "
                "[OPTIONS] [ARGS]",
                app, argc, argv, [&] {
                    return guarded([&] {
@@ -1220,6 +1321,8 @@ int main(int argc, char** argv) {
                            return do_format(fo);
                        if (*create_cmd)
                            return do_create(co);
+                       if (*migrate_cmd)
+                           return do_migrate(mgo);
                        if (*remove_cmd)
                            return do_remove(ro);
                        if (*list_cmd)
