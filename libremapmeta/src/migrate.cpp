@@ -78,9 +78,17 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
         throw Refused(
             fmt::format("{}: no legacy v3 metadata (magic DMREMAP3) at sector 0", spare.path()));
     p.image = v3::read(spare, opt.spare_start, opt.spare_len);
-    if (!p.image.valid())
-        throw Refused(fmt::format("{}: the v3 image is invalid: {}", spare.path(),
-                                  p.image.verdict.substr(std::strlen("invalid:"))));
+    if (!p.image.valid()) {
+        const std::string code = p.image.verdict.substr(std::strlen("invalid:"));
+        std::string why;
+        for (const auto& f : p.image.findings)
+            if (f.severity == Severity::fatal) {
+                why = f.message;
+                break;
+            }
+        throw Refused(fmt::format("{}: the v3 image is invalid: {}{}{}", spare.path(), code,
+                                  why.empty() ? "" : ": ", why));
+    }
     const auto& h = p.image.header;
     if (h.main_device_size != main.sectors())
         throw Refused(fmt::format(
