@@ -36,7 +36,7 @@ complete -c remapctl -n "__fish_seen_subcommand_from format" -l force -d 'Format
 complete -c remapctl -n "__fish_seen_subcommand_from format" -l batch -d 'Do not ask for confirmation'
 complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l spare-start -x -d 'First sector of the v3 spare area'
 complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l spare-len -x -d 'Sectors in the v3 spare area'
-complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l block-size -x -a '512' -d 'Remap unit in bytes'
+complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l block-size -x -a '512 1024 2048 4096 8192 16384 32768 65536' -d 'Remap unit in bytes'
 complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l dry-run -d 'Print the plan and write nothing'
 complete -c remapctl -n "__fish_seen_subcommand_from migrate" -l batch -d 'Do not ask for confirmation'
 complete -c remapctl -n "__fish_seen_subcommand_from create" -l retries -x -d 'Retries before a remap (0-100)'

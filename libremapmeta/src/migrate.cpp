@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
+#include <map>
 
 namespace remapmeta::migrate {
 
@@ -26,17 +27,18 @@ uint64_t div_up(uint64_t a, uint64_t b) {
 // Places table copies for a pool [pool_start, pool_start + pool) of 512-byte
 // units: in the gap between v3's metadata area and the pool when both fit
 // there, else right after the pool. False when neither fits.
-bool place_tables(uint64_t spare_sectors, uint64_t pool_start, uint64_t pool, Superblock& sb) {
+bool place_tables(uint64_t spare_sectors, uint64_t pool_start, uint64_t pool, Superblock& sb,
+                  uint64_t unit_sectors = 1, bool allow_gap = true) {
     const uint64_t t = required_table_blocks(pool);
     const uint64_t gap_first = 2; // blocks 0-1: the superblocks (v3's metadata area)
     const uint64_t gap_end = pool_start / sectors_per_block;
-    if (gap_end >= gap_first && gap_end - gap_first >= 2 * t) {
+    if (allow_gap && gap_end >= gap_first && gap_end - gap_first >= 2 * t) {
         sb.table_a_start = gap_first;
         sb.table_b_start = gap_first + t;
         sb.table_blocks = t;
         return true;
     }
-    const uint64_t after = div_up(pool_start + pool, sectors_per_block);
+    const uint64_t after = div_up(pool_start + pool * unit_sectors, sectors_per_block);
     const uint64_t total = spare_sectors / sectors_per_block;
     if (after <= total && total - after >= 2 * t) {
         sb.table_a_start = after;
@@ -112,13 +114,14 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
     }
     p.unit_bytes = opt.unit_bytes ? opt.unit_bytes : 512;
     p.unit_defaulted = opt.unit_bytes == 0;
-    if (p.unit_bytes != 512)
-        throw Refused(fmt::format(
-            "a {}-byte remap unit is not supported by this version of migrate: only 512 keeps "
-            "every v3 mapping 1:1 without moving data (the default)",
-            p.unit_bytes));
-    if (main.logical_block_size() > 512 || spare.logical_block_size() > 512)
-        throw Refused("a 512-byte unit needs 512-byte logical blocks on both devices");
+    const uint32_t unit = p.unit_bytes;
+    if (unit < 512 || unit > RM4_UNIT_MAX || (unit & (unit - 1)) != 0)
+        throw Refused(fmt::format("a remap unit of {} bytes: must be a power of two from 512 to {}",
+                                  unit, RM4_UNIT_MAX));
+    if (main.logical_block_size() > unit || spare.logical_block_size() > unit)
+        throw Refused(
+            fmt::format("a {}-byte unit is smaller than a logical block of the devices", unit));
+    const uint64_t u = unit / 512;
 
     const uint64_t spare_sectors = spare.sectors();
     // The v3 spare area: given, inferred from the entries, or (no entries)
@@ -147,26 +150,57 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
     p.spare_start = area_start;
     p.spare_len = p.image.spare_start ? *p.image.spare_len : (area_end - area_start);
 
-    // Largest pool [area_start, area_start + P) with both table copies outside it.
+    // 512: the pool starts at the v3 area and keeps every sector in place.
+    // Larger: each remapped main unit gets a fresh pool unit after every
+    // sector v3 uses, filled before the switch; tables go after the pool.
+    uint64_t pool_start = area_start, min_pool = used_end - area_start,
+             max_pool = area_end - area_start;
+    const bool allow_gap = u == 1;
+    if (u > 1) {
+        std::map<uint64_t, UnitCopy> groups;
+        uint64_t v3_end = v3::metadata_sectors;
+        for (const auto& e : p.image.entries) {
+            auto& g = groups[e.main_sector / u];
+            g.main_block = e.main_sector / u;
+            g.from_spare.emplace_back(e.main_sector % u, e.spare_sector);
+            v3_end = std::max(v3_end, e.spare_sector + 1);
+        }
+        pool_start = div_up(std::max(v3_end, area_end == spare_sectors ? v3_end : area_end),
+                            std::max<uint64_t>(u, sectors_per_block)) *
+                     std::max<uint64_t>(u, sectors_per_block);
+        if (pool_start >= spare_sectors)
+            throw Refused("the spare is too small for v4: no room after the v3 data for a pool "
+                          "of larger units");
+        min_pool = std::max<uint64_t>(groups.size(), 1);
+        max_pool = (spare_sectors - pool_start) / u;
+        uint64_t i = 0;
+        for (auto& [mb, g] : groups) {
+            g.spare_block = i++;
+            for (const auto& [off, from] : g.from_spare)
+                p.moves.push_back({from, pool_start + g.spare_block * u + off});
+            p.units.push_back(g);
+        }
+    }
+
+    // Largest pool [pool_start, pool_start + P units) with both table copies outside it.
     Superblock geom{};
-    const uint64_t min_pool = used_end - area_start;
-    const uint64_t max_pool = area_end - area_start;
-    if (!place_tables(spare_sectors, area_start, min_pool, geom))
+    if (min_pool > max_pool ||
+        !place_tables(spare_sectors, pool_start, min_pool, geom, u, allow_gap))
         throw Refused(fmt::format(
-            "the spare is too small for v4: a pool of {} sectors from sector {} leaves no room for "
+            "the spare is too small for v4: a pool of {} units from sector {} leaves no room for "
             "two table copies of {} blocks",
-            min_pool, area_start, required_table_blocks(min_pool)));
+            min_pool, pool_start, required_table_blocks(min_pool)));
     uint64_t lo = min_pool, hi = max_pool;
     while (lo < hi) {
         const uint64_t mid = lo + (hi - lo + 1) / 2;
         Superblock s{};
-        if (place_tables(spare_sectors, area_start, mid, s))
+        if (place_tables(spare_sectors, pool_start, mid, s, u, allow_gap))
             lo = mid;
         else
             hi = mid - 1;
     }
     const uint64_t pool = lo;
-    place_tables(spare_sectors, area_start, pool, geom);
+    place_tables(spare_sectors, pool_start, pool, geom, u, allow_gap);
 
     FormatParams fp;
     fp.main_sectors = main.sectors();
@@ -176,7 +210,7 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
     fp.spare_sectors = spare_sectors;
     fp.spare_logical_block_size = spare.logical_block_size();
     fp.spare_physical_block_size = spare.physical_block_size();
-    fp.unit_bytes = 512;
+    fp.unit_bytes = unit;
     Superblock sb{};
     try {
         sb = plan_layout(fp);
@@ -187,7 +221,7 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
         sb = plan_layout(fp);
         sb.spare_sectors = spare_sectors;
     }
-    sb.pool_start = area_start;
+    sb.pool_start = pool_start;
     sb.pool_blocks = pool;
     sb.table_a_start = geom.table_a_start;
     sb.table_b_start = geom.table_b_start;
@@ -201,15 +235,26 @@ Plan plan(Device& spare, Device& main, const Options& opt) {
                                   prob.field ? prob.field : "?", prob.value));
     p.sb = sb;
 
-    for (const auto& e : p.image.entries)
-        p.entries.push_back(make_remapped(e.main_sector, e.spare_sector - area_start,
-                                          h.last_update_time, 0, RM4_ENTRY_MIGRATED));
+    if (u == 1)
+        for (const auto& e : p.image.entries)
+            p.entries.push_back(make_remapped(e.main_sector, e.spare_sector - area_start,
+                                              h.last_update_time, 0, RM4_ENTRY_MIGRATED));
+    else
+        for (const auto& g : p.units)
+            p.entries.push_back(make_remapped(g.main_block, g.spare_block, h.last_update_time, 0,
+                                              RM4_ENTRY_MIGRATED));
     for (const auto& e : p.entries) {
         if (validate_entry(sb, e, &prob) != RM4_OK)
             throw Refused(fmt::format("entry main {} spare {} does not fit the v4 layout",
                                       e.main_block, e.spare_block));
     }
-    if (pool < max_pool)
+    if (u > 1)
+        p.notes.push_back(fmt::format(
+            "each of the {} remapped {}-byte units is filled before the switch: its v3 sectors "
+            "from the spare, its other sectors from main; a unit whose main sectors cannot be "
+            "read becomes pending (reads fail, nothing is invented)",
+            p.units.size(), unit));
+    if (u == 1 && pool < max_pool)
         p.notes.push_back(fmt::format(
             "the pool ends at sector {}, before the end of the available area at sector {}: "
             "the table copies need the room; every v3 entry lies inside the pool",
@@ -241,12 +286,14 @@ std::string describe(const Plan& p) {
                      p.sb.table_a_start, p.sb.table_a_start + p.sb.table_blocks - 1,
                      p.sb.table_b_start, p.sb.table_b_start + p.sb.table_blocks - 1,
                      p.sb.table_blocks * RM4_ENTRIES_PER_BLOCK);
-    s += fmt::format("  pool: sectors {}-{} ({} units of 512 bytes)\n", p.sb.pool_start,
-                     p.sb.pool_start + p.sb.pool_blocks - 1, p.sb.pool_blocks);
+    s += fmt::format("  pool: sectors {}-{} ({} units of {} bytes)\n", p.sb.pool_start,
+                     p.sb.pool_start + p.sb.pool_blocks * (p.unit_bytes / 512) - 1,
+                     p.sb.pool_blocks, p.unit_bytes);
     s += fmt::format(
         "  remap unit: {} bytes{}\n", p.unit_bytes,
         p.unit_defaulted ? " (the default: the safe choice, every v3 mapping stays 1:1)" : "");
-    s += fmt::format("  entries: {} migrated 1:1 (flag migrated)\n", p.entries.size());
+    s += fmt::format("  entries: {} migrated{} (flag migrated)\n", p.entries.size(),
+                     p.unit_bytes == 512 ? " 1:1" : ", one per remapped unit");
     if (p.moves.empty())
         s += "spare sectors to move: none\n";
     else
@@ -288,7 +335,39 @@ Outcome run(Device& spare, Device& main, const Options& opt, Plan* out_plan) {
     if (out_plan)
         *out_plan = p;
 
-    // 1. Both table copies, outside v3's metadata and every sector v3 uses.
+    // 1. Larger units: fill each pool unit (spare sectors v3 used, the rest
+    // from main). Pool units lie after every sector v3 uses.
+    const uint64_t u = p.unit_bytes / 512;
+    if (u > 1) {
+        AlignedBuffer unit_buf(p.unit_bytes);
+        for (std::size_t i = 0; i < p.units.size(); ++i) {
+            const auto& g = p.units[i];
+            unit_buf.fill_zero();
+            bool lost = false;
+            for (uint64_t off = 0; off < u; ++off) {
+                auto dst = unit_buf.subspan(off * 512, 512);
+                auto it = std::find_if(g.from_spare.begin(), g.from_spare.end(),
+                                       [&](const auto& x) { return x.first == off; });
+                if (it != g.from_spare.end()) {
+                    spare.read(it->second * 512, dst);
+                    continue;
+                }
+                try {
+                    main.read((g.main_block * u + off) * 512, dst);
+                } catch (const IoError&) {
+                    lost = true;
+                }
+            }
+            if (lost)
+                p.entries[i] = make_pending(g.main_block, g.spare_block,
+                                            p.image.header.last_update_time, 1, RM4_ENTRY_MIGRATED);
+            w.write((p.sb.pool_start + g.spare_block * u) * 512, unit_buf.span());
+        }
+        if (out_plan)
+            *out_plan = p;
+    }
+
+    // 2. Both table copies, outside v3's metadata and every sector v3 uses.
     Metadata m = Metadata::empty(p.sb);
     for (std::size_t i = 0; i < p.entries.size(); ++i)
         m.set_entry(i, p.entries[i]);
@@ -300,7 +379,7 @@ Outcome run(Device& spare, Device& main, const Options& opt, Plan* out_plan) {
             w.write(table_blocknr(p.sb, k, c) * RM4_BLOCK_SIZE, buf.span());
         }
     }
-    // (No spare data moves at a 512-byte unit.)
+    // Everything the switch depends on is durable before it.
     w.flush();
 
     // 2. The switch: superblock A's 512 bytes of content over the v3 header.

@@ -9,10 +9,12 @@
 #include "remapmeta/v3.hpp"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <map>
+#include <set>
 
 namespace {
 
@@ -279,12 +281,124 @@ TEST(Migrate, RefusesAnEntryOutsideTheGivenArea) {
     EXPECT_THROW(migrate::plan(spare, main, area(100, 100)), migrate::Refused);
 }
 
-TEST(Migrate, RefusesALargerUnitForNow) {
+TEST(Migrate, RefusesAnInvalidUnit) {
     TempDir dir;
     auto p = prepare(dir, "basic");
     auto spare = Device::open(p.spare);
     auto main = Device::open(p.main);
-    EXPECT_THROW(migrate::plan(spare, main, unit(4096)), migrate::Refused);
+    EXPECT_THROW(migrate::plan(spare, main, unit(3000)), migrate::Refused);
+}
+
+// Main sector s holds "m<s>" at its start.
+void tag_main(const std::string& path) {
+    auto bytes = read_file(path);
+    for (std::size_t s = 0; s < bytes.size() / 512; ++s) {
+        const auto t = fmt::format("m{}", s);
+        std::memcpy(bytes.data() + s * 512, t.data(), t.size());
+    }
+    write_file(path, bytes);
+}
+
+// A 4 KiB unit: each remapped unit is filled from the spare (the v3
+// sectors) and main (the rest); an unreadable main sector makes it pending.
+TEST(Migrate, LargerUnitFillsEachUnitOrMarksItPending) {
+    TempDir dir;
+    auto p = prepare(dir, "basic");
+    tag_main(p.main);
+    const auto want = v3_map(p.spare);
+    const auto spare_before = read_file(p.spare);
+    {
+        auto spare = Device::open(p.spare, {.write = true});
+        auto main = Device::open(p.main);
+        // Unit 268 / 8 = 33 has sector 269 unreadable on main.
+        main.simulate_read_error(269 * 512, 512);
+        migrate::Plan plan;
+        EXPECT_EQ(migrate::run(spare, main, unit(4096), &plan), migrate::Outcome::migrated);
+        EXPECT_EQ(plan.moves.size(), want.size());
+    }
+    auto dev = Device::open(p.spare);
+    LoadReport rep;
+    Metadata m = load(dev, &rep);
+    ASSERT_FALSE(rep.has_fatal()) << describe(rep);
+    EXPECT_EQ(m.sb.unit_bytes, 4096u);
+    const auto after = read_file(p.spare);
+    std::size_t seen = 0;
+    for (const auto& e : m.slots) {
+        if (e.state == RM4_STATE_FREE)
+            continue;
+        ++seen;
+        EXPECT_TRUE(e.flags & RM4_ENTRY_MIGRATED);
+        EXPECT_EQ(e.state, e.main_block == 33 ? RM4_STATE_PENDING : RM4_STATE_REMAPPED);
+        const uint64_t base = m.sb.pool_start + e.spare_block * 8;
+        for (uint64_t off = 0; off < 8; ++off) {
+            const uint64_t ms = e.main_block * 8 + off;
+            const std::string got(reinterpret_cast<const char*>(after.data() + (base + off) * 512),
+                                  40);
+            if (auto it = want.find(ms); it != want.end()) {
+                EXPECT_TRUE(std::equal(after.begin() + (base + off) * 512,
+                                       after.begin() + (base + off + 1) * 512,
+                                       spare_before.begin() + it->second * 512))
+                    << "sector " << ms;
+            } else if (ms != 269) {
+                EXPECT_EQ(got.rfind(fmt::format("m{}", ms), 0), 0u) << "sector " << ms;
+            }
+        }
+    }
+    EXPECT_EQ(seen, want.size());
+}
+
+TEST(Migrate, LargerUnitInterruptAfterEveryWrite) {
+    TempDir dir;
+    const auto orig = prepare(dir, "stale-checksum");
+    const auto want = v3_map(orig.spare);
+    uint64_t k = 1;
+    for (;; ++k) {
+        ASSERT_LT(k, 10000u);
+        auto p = prepare(dir, "stale-checksum");
+        bool interrupted = false;
+        {
+            auto spare = Device::open(p.spare, {.write = true});
+            auto main = Device::open(p.main);
+            auto o = unit(4096);
+            o.stop_after_writes = k;
+            try {
+                migrate::run(spare, main, o);
+            } catch (const migrate::Interrupted&) {
+                interrupted = true;
+            }
+        }
+        {
+            SCOPED_TRACE(fmt::format("after write {}", k));
+            auto dev = Device::open(p.spare);
+            if (v3::is_v3(dev)) {
+                EXPECT_TRUE(v3::read(dev).valid());
+                EXPECT_EQ(v3_map(p.spare), want);
+            } else {
+                LoadReport rep;
+                Metadata m = load(dev, &rep);
+                EXPECT_FALSE(rep.has_fatal()) << describe(rep);
+                EXPECT_EQ(m.used_slots(), std::set<uint64_t>([&] {
+                                              std::set<uint64_t> u;
+                                              for (const auto& [ms, ss] : want)
+                                                  u.insert(ms / 8);
+                                              return u;
+                                          }())
+                                              .size());
+            }
+        }
+        {
+            auto spare = Device::open(p.spare, {.write = true});
+            auto main = Device::open(p.main);
+            migrate::run(spare, main, unit(4096));
+        }
+        auto dev = Device::open(p.spare);
+        LoadReport rep;
+        load(dev, &rep);
+        EXPECT_EQ(rep.findings.size(), 0u) << "after write " << k << ": " << describe(rep);
+        if (!interrupted)
+            break;
+    }
+    EXPECT_GE(k, 4u);
 }
 
 } // namespace

@@ -1235,8 +1235,9 @@ int main(int argc, char** argv) {
     migrate_cmd->add_option("--spare-len", mgo.spare_len,
                             "sectors in the v3 spare area (the 3.x table line's spare_len)");
     migrate_cmd->add_option("--block-size", mgo.block_size,
-                            "the v4 remap unit in bytes (default and only supported value: 512, "
-                            "which keeps every v3 mapping 1:1)");
+                            "the v4 remap unit in bytes: a power of two, 512 to 65536 (default "
+                            "512, which keeps every v3 mapping 1:1; a larger unit is filled from "
+                            "the spare and main, and is pending where main cannot be read)");
     migrate_cmd->add_flag("--dry-run", mgo.dry_run, "print the plan and write nothing");
     migrate_cmd->add_flag("--batch", mgo.batch, "do not ask for confirmation (for scripts)");
 

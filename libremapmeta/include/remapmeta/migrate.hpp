@@ -26,7 +26,9 @@ namespace remapmeta::migrate {
 struct Options {
     std::optional<uint64_t> spare_start; // v3 spare area, when the user knows it
     std::optional<uint64_t> spare_len;
-    uint32_t unit_bytes = 0; // 0: the safe default, 512 (every mapping stays 1:1)
+    // 0: the safe default, 512 (every mapping stays 1:1). Larger: each
+    // remapped unit is filled from the spare and main; unreadable: pending.
+    uint32_t unit_bytes = 0;
     std::string main_identity;
     // Testing aid: stop (throw Interrupted) right after this many device
     // writes, as a crash would. std::nullopt: never.
@@ -54,6 +56,13 @@ struct Move {
     uint64_t to_sector;
 };
 
+// A larger unit: one remapped main unit and where its v3 sectors come from.
+struct UnitCopy {
+    uint64_t main_block = 0;
+    uint64_t spare_block = 0;                              // in the new pool
+    std::vector<std::pair<uint64_t, uint64_t>> from_spare; // offset in unit, v3 spare sector
+};
+
 struct Plan {
     v3::Image image;          // the v3 facts found
     uint64_t spare_start = 0; // the v3 spare area used
@@ -61,9 +70,10 @@ struct Plan {
     bool spare_area_inferred = false;
     uint32_t unit_bytes = 512;
     bool unit_defaulted = true;
-    Superblock sb{};            // where v4 metadata goes
-    std::vector<Entry> entries; // slot i of the v4 table
-    std::vector<Move> moves;    // spare sectors that must move (none at 512)
+    Superblock sb{};             // where v4 metadata goes
+    std::vector<Entry> entries;  // slot i of the v4 table
+    std::vector<Move> moves;     // spare sectors that must move (none at 512)
+    std::vector<UnitCopy> units; // larger units: what fills each pool unit
     std::vector<std::string> notes;
 };
 
