@@ -33,6 +33,30 @@ attach() {
 	_lib_track loop "$spare"
 }
 
+# check_reads NAME DEV: every sector of DEV holds NAME's expected tag.
+check_reads() {
+	local name=$1
+	dd if="$2" of=/tmp/read.img bs=64k iflag=direct status=none
+	python3 - "$name" /tmp/read.img "$(fixture_file "$name" spare | sed 's/spare.img$/expect.json/')" <<'PY' ||
+import json, sys
+name, path, expect = sys.argv[1], sys.argv[2], sys.argv[3]
+remapped = {e["main_sector"] for e in json.load(open(expect))["entries"]}
+data = open(path, "rb").read()
+bad = 0
+for s in range(len(data) // 512):
+    tag = (f"spare-holds-main:{name}:{s}" if s in remapped else f"main:{name}:{s}").encode()
+    sector = data[s * 512:(s + 1) * 512]
+    if not sector.startswith(tag) or sector[len(tag):len(tag) + 1].isdigit():
+        bad += 1
+        if bad <= 5:
+            print(f"{name}: sector {s}: expected {tag!r}, got {sector[:40]!r}", file=sys.stderr)
+print(f"{name}: {len(data) // 512} sectors read, {len(remapped)} remapped, {bad} wrong",
+      file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+		die "$name: wrong data through the dm-remap device"
+}
+
 modprobe dm-mod
 [[ -d /sys/module/loop ]] || modprobe loop
 load_module
@@ -58,31 +82,32 @@ for name in empty basic full stale-checksum; do
 	remapctl create "mig-$name" --main "$main" --spare "$spare" >/dev/null ||
 		die "$name: create failed"
 	_lib_track dm "mig-$name"
-	dd if="/dev/mapper/mig-$name" of=/tmp/read.img bs=64k iflag=direct status=none
-	python3 - "$name" /tmp/read.img "$(fixture_file "$name" spare | sed 's/spare.img$/expect.json/')" <<'PY' ||
-import json, sys
-name, path, expect = sys.argv[1], sys.argv[2], sys.argv[3]
-remapped = {e["main_sector"] for e in json.load(open(expect))["entries"]}
-data = open(path, "rb").read()
-bad = 0
-for s in range(len(data) // 512):
-    tag = (f"spare-holds-main:{name}:{s}" if s in remapped else f"main:{name}:{s}").encode()
-    sector = data[s * 512:(s + 1) * 512]
-    if not sector.startswith(tag) or sector[len(tag):len(tag) + 1].isdigit():
-        bad += 1
-        if bad <= 5:
-            print(f"{name}: sector {s}: expected {tag!r}, got {sector[:40]!r}", file=sys.stderr)
-print(f"{name}: {len(data) // 512} sectors read, {len(remapped)} remapped, {bad} wrong",
-      file=sys.stderr)
-sys.exit(1 if bad else 0)
-PY
-		die "$name: wrong data through the dm-remap device"
+	check_reads "$name" "/dev/mapper/mig-$name"
 	# Devices in use are refused: the spare is held by the dm device now.
 	rc=0
 	remapctl migrate --main "$main" --spare "$spare" --batch >/dev/null 2>/tmp/err || rc=$?
 	assert_eq 5 "$rc" "$name: migrate of a spare in use: exit status ($(cat /tmp/err))"
 	dmsetup remove --noudevsync "mig-$name"
 	log "$name: migrated, every sector reads right"
+done
+
+# A 4 KiB unit: each remapped unit is filled from the spare and main.
+for name in basic stale-checksum; do
+	attach "$name"
+	rc=0
+	REMAPCTL_MIGRATE_STOP_AFTER_WRITES=3 remapctl migrate --main "$main" --spare "$spare" \
+		--block-size 4096 --batch >/dev/null 2>&1 || rc=$?
+	assert_eq 8 "$rc" "$name (4 KiB): the interrupted migration's exit status"
+	remapctl migrate --main "$main" --spare "$spare" --block-size 4096 --batch >/tmp/migrate.out 2>&1 ||
+		die "$name (4 KiB): migrate failed: $(cat /tmp/migrate.out)"
+	grep -q "move spare sector" /tmp/migrate.out || die "$name (4 KiB): the plan lists no moves"
+	remap-check "$spare" >/dev/null || die "$name (4 KiB): remap-check does not find $spare clean"
+	remapctl create "mig4k-$name" --main "$main" --spare "$spare" >/dev/null ||
+		die "$name (4 KiB): create failed"
+	_lib_track dm "mig4k-$name"
+	check_reads "$name" "/dev/mapper/mig4k-$name"
+	dmsetup remove --noudevsync "mig4k-$name"
+	log "$name: migrated to 4 KiB units, every sector reads right"
 done
 
 declare -A reason=([count-over-max]="entry-count" [duplicate-main]="main" \
