@@ -2,13 +2,15 @@
 //
 // In-place migration of a legacy dm-remap 3.x spare (v3 metadata) to v4.
 //
-// v3 remapped 512-byte sectors. The migration keeps every mapping 1:1 with
-// a 512-byte remap unit: v3's spare area becomes (part of) the v4 pool, so no
-// spare data moves. The v4 table copies are written outside v3's metadata
-// area and outside every sector v3 uses; then one single-sector write of
-// block 0 replaces the v3 header with v4 superblock A. Until that write the
-// device is valid v3, after it valid v4 (superblock B is written last and
-// is redundancy only). See docs/migration.md.
+// v3 remapped 512-byte sectors. The default 512-byte remap unit keeps every
+// mapping 1:1: v3's spare area becomes (part of) the v4 pool, so no spare
+// data moves. A larger unit gets a new pool after every sector v3 uses, each
+// remapped unit filled there from the spare and main (pending where main
+// cannot be read). The v4 table copies go outside v3's metadata area and
+// every sector v3 uses; after a flush, one single-sector write of block 0
+// replaces the v3 header with v4 superblock A. Until that write the device
+// is valid v3, after it valid v4 (superblock B, written last, is redundancy
+// only). See docs/migration.md.
 #pragma once
 
 #include "remapmeta/device.hpp"
