@@ -6,7 +6,9 @@
 #   tests/install/dkms-build.sh SOURCE_DIR VERSION KERNEL...   (KERNEL: 6.1, 6.12)
 #
 # Needs Debian's dkms (scripts/install-deps); the kernel headers come from
-# scripts/vm/kernels, fetched on demand.
+# scripts/vm/kernels, fetched on demand. With DMREMAP_DKMS_OUT set, each
+# module is kept as $DMREMAP_DKMS_OUT/<KERNEL>/dm-remap.ko (the VM scenario
+# dkms-module loads it).
 set -euo pipefail
 
 [[ $# -ge 3 ]] || {
@@ -55,6 +57,11 @@ for series in "$@"; do
 	vermagic=$(modinfo -F vermagic "$ko")
 	if [[ ${vermagic%% *} == "$kver" ]]; then
 		echo "$kver: $(basename "$ko") vermagic '$vermagic'"
+		if [[ -n ${DMREMAP_DKMS_OUT:-} ]]; then
+			mkdir -p "$DMREMAP_DKMS_OUT/$series"
+			cp "$ko" "$DMREMAP_DKMS_OUT/$series/dm-remap.ko.tmp"
+			mv "$DMREMAP_DKMS_OUT/$series/dm-remap.ko.tmp" "$DMREMAP_DKMS_OUT/$series/dm-remap.ko"
+		fi
 	else
 		echo "FAIL: $ko vermagic '$vermagic' is not for $kver" >&2
 		fail=1
