@@ -10,13 +10,11 @@ set -euo pipefail
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
 fixtures=$DMREMAP_SRC/tests/fixtures/legacy-v3
-shared=${DMREMAP_V3_FIXTURES:-/work/shared/fixtures/legacy-v3}
 
-# fixture_file NAME KIND: the image, from the repository or the shared set.
+# fixture_file NAME KIND: the image of one side of a fixture pair.
 fixture_file() {
 	local f=$fixtures/$1.$2.img
-	[[ -f $f ]] || f=$shared/$1.$2.img
-	[[ -f $f ]] || die "no fixture $1.$2.img in $fixtures or $shared"
+	[[ -f $f ]] || die "no fixture $1.$2.img in $fixtures"
 	echo "$f"
 }
 
