@@ -27,7 +27,7 @@ complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a stats -d '
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a monitor -d 'Follow devices and print each change of state'
 
 complete -c remapctl -n "__fish_seen_subcommand_from $actions" -s h -l help -d 'Print the action\'s help'
-complete -c remapctl -n "__fish_seen_subcommand_from $actions" -l json -d 'Print the result as JSON'
+complete -c remapctl -n "__fish_seen_subcommand_from format create remove list status remap query stats monitor" -l json -d 'Print the result as JSON'
 
 complete -c remapctl -n "__fish_seen_subcommand_from format migrate create" -l main -r -a '(__remapctl_block_devices)' -d 'The main device'
 complete -c remapctl -n "__fish_seen_subcommand_from format migrate create" -l spare -r -a '(__remapctl_block_devices)' -d 'The spare device'
