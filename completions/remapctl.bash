@@ -7,6 +7,11 @@ _remapctl_names() {
 	remapctl list 2>/dev/null | awk 'NR > 1 { print $1 }'
 }
 
+_remapctl_remaptab_names() {
+	local tab=${1:-/etc/remaptab}
+	[[ -r $tab ]] && awk '!/^[[:space:]]*(#|$)/ { print $1 }' "$tab"
+}
+
 _remapctl() {
 	local cur prev words cword
 	if declare -F _init_completion >/dev/null; then
@@ -18,11 +23,11 @@ _remapctl() {
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local actions="format migrate create remove list status remap query stats monitor"
+	local actions="format migrate create remove list status remap query stats monitor activate deactivate"
 	local action="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		format | migrate | create | remove | list | status | remap | query | stats | monitor)
+		format | migrate | create | remove | list | status | remap | query | stats | monitor | activate | deactivate)
 			action=${words[i]}
 			break
 			;;
@@ -52,7 +57,15 @@ _remapctl() {
 		COMPREPLY=($(compgen -W "512 1024 2048 4096 8192 16384 32768 65536" -- "$cur"))
 		return
 		;;
-	--retries | --sector | --interval | --spare-start | --spare-len)
+	--remaptab)
+		if declare -F _filedir >/dev/null; then
+			_filedir
+		else
+			COMPREPLY=($(compgen -f -- "$cur"))
+		fi
+		return
+		;;
+	--retries | --sector | --interval | --spare-start | --spare-len | --wait)
 		return
 		;;
 	esac
@@ -68,6 +81,8 @@ _remapctl() {
 	remap | query) opts+=" --sector --json" ;;
 	stats) opts+=" --clear --json" ;;
 	monitor) opts+=" --json --interval --once" ;;
+	activate) opts+=" --all --remaptab --wait" ;;
+	deactivate) opts+=" --all --remaptab" ;;
 	esac
 
 	if [[ $cur == -* ]]; then
@@ -77,6 +92,13 @@ _remapctl() {
 	case $action in
 	remove | status | remap | query | stats | monitor)
 		COMPREPLY=($(compgen -W "$(_remapctl_names)" -- "$cur"))
+		;;
+	activate | deactivate)
+		local tab="" j
+		for ((j = 1; j < cword; j++)); do
+			[[ ${words[j]} == --remaptab ]] && tab=${words[j + 1]}
+		done
+		COMPREPLY=($(compgen -W "$(_remapctl_remaptab_names "$tab")" -- "$cur"))
 		;;
 	esac
 } &&

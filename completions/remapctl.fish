@@ -1,10 +1,14 @@
 # fish completion for remapctl(8).
 # Install as /usr/share/fish/vendor_completions.d/remapctl.fish.
 
-set -l actions format migrate create remove list status remap query stats monitor
+set -l actions format migrate create remove list status remap query stats monitor activate deactivate
 
 function __remapctl_names
     remapctl list 2>/dev/null | awk 'NR > 1 { print $1 }'
+end
+
+function __remapctl_remaptab_names
+    awk '!/^[[:space:]]*(#|$)/ { print $1 }' /etc/remaptab 2>/dev/null
 end
 
 function __remapctl_block_devices
@@ -25,6 +29,8 @@ complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a remap -d '
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a query -d 'Show whether a unit is remapped or pending'
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a stats -d 'Show the I/O counters'
 complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a monitor -d 'Follow devices and print each change of state'
+complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a activate -d 'Activate remaptab entries'
+complete -c remapctl -n "not __fish_seen_subcommand_from $actions" -a deactivate -d 'Deactivate remaptab entries'
 
 complete -c remapctl -n "__fish_seen_subcommand_from $actions" -s h -l help -d 'Print the action\'s help'
 complete -c remapctl -n "__fish_seen_subcommand_from format create remove list status remap query stats monitor" -l json -d 'Print the result as JSON'
@@ -48,3 +54,7 @@ complete -c remapctl -n "__fish_seen_subcommand_from stats" -l clear -d 'Clear t
 complete -c remapctl -n "__fish_seen_subcommand_from monitor" -l interval -x -d 'Milliseconds between status reads'
 complete -c remapctl -n "__fish_seen_subcommand_from monitor" -l once -d 'Print the current state and exit'
 complete -c remapctl -n "__fish_seen_subcommand_from remove status remap query stats monitor" -a '(__remapctl_names)' -d 'dm-remap device'
+complete -c remapctl -n "__fish_seen_subcommand_from activate deactivate" -l all -d 'Every remaptab entry'
+complete -c remapctl -n "__fish_seen_subcommand_from activate deactivate" -l remaptab -r -F -d 'Read FILE instead of /etc/remaptab'
+complete -c remapctl -n "__fish_seen_subcommand_from activate" -l wait -x -d 'Seconds to wait for the devices'
+complete -c remapctl -n "__fish_seen_subcommand_from activate deactivate" -a '(__remapctl_remaptab_names)' -d 'remaptab entry'

@@ -6,6 +6,7 @@
 // devices through libdevmapper, reports their status (human, JSON,
 // Prometheus), talks to the target through its messages and follows its
 // state with `monitor`. See remapctl(8).
+#include "activate.hpp"
 #include "common/tool.hpp"
 #include "output.hpp"
 #include "remapmeta/check.hpp"
@@ -1313,8 +1314,37 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(10u, 60000u));
     monitor_cmd->add_flag("--once", mo.once, "print the initial state and exit");
 
+    // activate and deactivate: the devices of /etc/remaptab (activate.cpp).
+    remapctl::ActivateOptions ao;
+    auto* activate_cmd = app.add_subcommand(
+        "activate", "Activate the remaptab entry NAME, or with --all every entry without noauto, "
+                    "resolving UUID=, PARTUUID= and paths to block devices. An active entry is "
+                    "left as it is.");
+    activate_cmd->add_option("NAME", ao.name, "the remaptab entry (the dm device name)");
+    activate_cmd->add_flag("--all", ao.all, "every entry without the noauto option");
+    activate_cmd->add_option("--remaptab", ao.remaptab, "read FILE instead of /etc/remaptab");
+    activate_cmd->add_option("--wait", ao.wait,
+                             "seconds to wait for the devices to appear (default 0)");
+    remapctl::ActivateOptions dao;
+    auto* deactivate_cmd = app.add_subcommand(
+        "deactivate", "Deactivate the remaptab entry NAME, or with --all every active entry "
+                      "(in reverse order). An inactive entry is left as it is.");
+    deactivate_cmd->add_option("NAME", dao.name, "the remaptab entry (the dm device name)");
+    deactivate_cmd->add_flag("--all", dao.all, "every entry of remaptab");
+    deactivate_cmd->add_option("--remaptab", dao.remaptab, "read FILE instead of /etc/remaptab");
+    const remapctl::Actions actions{
+        [] { require_dm(); },
+        [](const std::string& name, const std::string& main, const std::string& spare,
+           std::optional<unsigned> retries) {
+            return guarded([&] { return do_create({name, main, spare, retries, false}); });
+        },
+        [](const std::string& name) {
+            return guarded([&] { return do_remove({name, false, false, false}); });
+        }};
+
     return run("remapctl",
-               "remapctl {format|migrate|create|remove|list|status|remap|query|stats|monitor} "
+               "remapctl {format|migrate|create|remove|list|status|remap|query|stats|monitor|"
+               "activate|deactivate} "
                "[OPTIONS] [ARGS]",
                app, argc, argv, [&] {
                    return guarded([&] {
@@ -1338,6 +1368,10 @@ int main(int argc, char** argv) {
                            return do_stats(sto);
                        if (*monitor_cmd)
                            return do_monitor(mo);
+                       if (*activate_cmd)
+                           return remapctl::activate(ao, actions);
+                       if (*deactivate_cmd)
+                           return remapctl::deactivate(dao, actions);
                        usage_error("no action given");
                    });
                });
