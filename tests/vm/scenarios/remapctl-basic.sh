@@ -134,6 +134,27 @@ remapctl list --json | jq -e 'all(.[]; .name != "lin")' >/dev/null || die "list 
 refuses 2 "not a dm-remap device.*dmsetup" remapctl status lin
 refuses 2 "no dm device named 'nope'" remapctl status nope
 
+# --- completion of device names, from the real `remapctl list` --------------------
+# bash and fish offer r (not lin) after an action that takes a NAME, and the
+# block devices (lsblk) after --main.
+completes() { # completes SHELL WORD... : the words offered for the last one
+	case $1 in
+	bash) bash -c '. "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=()
+		_remapctl remapctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+		printf "%s\n" "${COMPREPLY[@]}"' _ "$DMREMAP_SRC/completions/remapctl.bash" "${@:2}" ;;
+	fish) HOME=/tmp fish --no-config -c "source $DMREMAP_SRC/completions/remapctl.fish; complete -C '${*:2}'" |
+		cut -f1 ;;
+	esac
+}
+for sh in bash fish; do
+	command -v $sh >/dev/null || die "$sh is not installed (scripts/install-deps)"
+	got=$(completes $sh remapctl status '' | tr '\n' ' ')
+	[[ $got == *"r "* && $got != *lin* ]] || die "$sh: remapctl status <TAB> offers '$got', not r alone"
+	got=$(completes $sh remapctl create x --main /dev/ | tr '\n' ' ')
+	[[ $got == *"$other"* ]] || die "$sh: remapctl create x --main <TAB> offers '$got', not $other"
+	log "$sh completes device names and block devices"
+done
+
 # --- query, remap, stats ------------------------------------------------------------
 remapctl query r 2500 | grep -q "unit 2500 (sectors 20000-20007): remapped to spare block" ||
 	die "query 2500"
