@@ -312,7 +312,8 @@ Metadata parse_dump(std::string_view text) {
     json j;
     try {
         j = json::parse(text.begin(), text.end());
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
+        // parse_error, and out_of_range for a number no double holds (1e400).
         throw DumpError("", fmt::format("not valid JSON: {}", e.what()));
     }
     if (!j.is_object())

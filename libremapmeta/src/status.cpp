@@ -112,6 +112,10 @@ TableParams parse_table_params(std::string_view params) {
         throw StatusError(fmt::format("{}: expected '<main> <spare> [<#features> <feature>...]', "
                                       "got {}",
                                       what, quote(params)));
+    for (std::size_t i = 0; i < 2; i++)
+        if (!plain_device(t[i]))
+            throw StatusError(fmt::format("{}: {} device {} holds a control character", what,
+                                          i ? "spare" : "main", quote(t[i])));
     TableParams p;
     p.main = std::string(t[0]);
     p.spare = std::string(t[1]);
@@ -123,7 +127,11 @@ TableParams parse_table_params(std::string_view params) {
                                       n, t.size() - 3, quote(params)));
     for (std::size_t i = 3; i < t.size(); i++) {
         if (t[i] == "retries" && i + 1 < t.size()) {
-            p.retries = static_cast<unsigned>(number(what, "retries", t[i + 1], params));
+            const uint64_t r = number(what, "retries", t[i + 1], params);
+            if (r > UINT32_MAX)
+                throw StatusError(
+                    fmt::format("{}: retries {} is out of range in {}", what, r, quote(params)));
+            p.retries = static_cast<unsigned>(r);
             i++;
             continue;
         }

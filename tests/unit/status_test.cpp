@@ -364,10 +364,12 @@ TEST(Prometheus, StrictlyValidExposition) {
         EXPECT_EQ(t == "counter", s.name.ends_with("_total")) << t;
         EXPECT_TRUE(t == "counter" || t == "gauge");
     }
-    for (const auto& [name, type] : e.types)
+    for (const auto& type : e.types) {
+        const std::string& name = type.first; // clang 14 cannot capture a structured binding
         EXPECT_TRUE(std::any_of(e.samples.begin(), e.samples.end(),
                                 [&](const Sample& s) { return s.name == name; }))
             << "TYPE without samples: " << name;
+    }
 }
 
 TEST(Prometheus, ValuesAndLabels) {
