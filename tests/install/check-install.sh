@@ -2,20 +2,21 @@
 # Installs the build into a staging directory, as a distribution package
 # build does, and checks the tree:
 #
-#   tests/install/check-install.sh BUILD_DIR LIBDIR INCLUDEDIR MANDIR DATADIR SBINDIR VERSION
+#   tests/install/check-install.sh BUILD_DIR LIBDIR INCLUDEDIR MANDIR DATADIR SBINDIR VERSION GENERATORDIR
 #
-# (the GNUInstallDirs values, relative to the prefix, and the project version).
+# (the GNUInstallDirs values, relative to the prefix, the project version, and
+# the systemd generator directory: relative to the prefix or absolute).
 # Runs `DESTDIR=<stage> cmake --install BUILD_DIR --prefix /usr`, then checks
 # every expected file, the soname symlink chain, the pkg-config file, that a
 # small consumer compiles, links and runs against the staged headers and
 # library, and that man pages are all compressed or all not.
 set -euo pipefail
 
-[[ $# -eq 7 ]] || {
-	echo "usage: $0 BUILD_DIR LIBDIR INCLUDEDIR MANDIR DATADIR SBINDIR VERSION" >&2
+[[ $# -eq 8 ]] || {
+	echo "usage: $0 BUILD_DIR LIBDIR INCLUDEDIR MANDIR DATADIR SBINDIR VERSION GENERATORDIR" >&2
 	exit 2
 }
-build=$1 libdir=$2 includedir=$3 mandir=$4 datadir=$5 sbindir=$6 version=$7
+build=$1 libdir=$2 includedir=$3 mandir=$4 datadir=$5 sbindir=$6 version=$7 generatordir=$8
 major=${version%%.*}
 
 stage=$(mktemp -d /tmp/dmremap-install.XXXXXX)
@@ -48,6 +49,12 @@ done
 for f in "${expect[@]}"; do
 	[[ -f $root/$f ]] || bad "missing /usr/$f"
 done
+# The systemd generator of /etc/remaptab, where systemd runs generators.
+[[ $generatordir == /* ]] || generatordir=/usr/$generatordir
+[[ -x $stage$generatordir/dm-remap-generator ]] || bad "missing $generatordir/dm-remap-generator"
+if readelf -d "$stage$generatordir/dm-remap-generator" 2>/dev/null | grep -qE 'R(UN)?PATH'; then
+	bad "$generatordir/dm-remap-generator keeps an RPATH into the build tree"
+fi
 for t in remapctl remap-check remap-dump remap-repair; do
 	[[ -x $root/$sbindir/$t ]] || bad "/usr/$sbindir/$t is not executable"
 	if readelf -d "$root/$sbindir/$t" 2>/dev/null | grep -qE 'R(UN)?PATH'; then
