@@ -27,6 +27,7 @@
 
 #include "compat.h"
 #include "dm-remap-metadata.h"
+#include "dm-remap-scan.h"
 
 #define DM_MSG_PREFIX "remap"
 
@@ -63,10 +64,19 @@ struct remap_lookup {
 	struct rcu_head rcu;
 };
 
-/* A proactive remap requested by message, done by the worker. */
+enum remap_request_kind {
+	RQ_REMAP,	/* the remap message: a proactive remap */
+	RQ_SCAN_UNIT,	/* the scan checks one unit */
+	RQ_SCAN_SAVE,	/* the scan persists its cursor */
+};
+
+/* Work for the worker from a message or the scan; the caller waits. */
 struct remap_request {
 	struct list_head list;
-	u64 unit;
+	enum remap_request_kind kind;
+	u64 unit; /* RQ_SCAN_SAVE: the cursor */
+	u64 pass;
+	unsigned int slow_ms;
 	int result;
 	struct completion done;
 };
@@ -165,6 +175,10 @@ struct remap_c {
 	} delta;
 	unsigned int retries;
 	bool retries_set;
+	unsigned int scan_rate; /* feature: scan at resume at this rate */
+	bool scan_rate_set;
+	bool slow_ms_set;
+	struct rm_scan scan;
 	void *unit_buf; /* one unit, used by the worker */
 	bool loaded;	/* md and the lookup hold a complete load */
 	bool live;	/* counted in spare->live */
@@ -174,6 +188,7 @@ struct remap_c {
 #define RM_ACTIVE_BUSY 2ul
 
 static void remap_worker(struct work_struct *ws);
+static void sum_stats(struct remap_c *rc, struct remap_stats *sum);
 
 static inline u64 sector_to_unit(struct remap_c *rc, sector_t s)
 {
@@ -1026,7 +1041,7 @@ static void handle_late_write(struct remap_c *rc, struct bio *bio)
 }
 
 /* A proactive remap requested with the "remap" message. */
-static int handle_request(struct remap_c *rc, u64 u)
+static int handle_remap(struct remap_c *rc, u64 u)
 {
 	struct rm_lookup_entry change, e;
 	int r;
@@ -1049,6 +1064,89 @@ static int handle_request(struct remap_c *rc, u64 u)
 	}
 	clear_busy(rc);
 	return r;
+}
+
+/*
+ * The scan found a read of a chunk that failed or was slow: check unit u on
+ * its own. Unreadable after the retries: pending. Readable, but only after a
+ * retry or slower than slow_ms: weak, so copy it to the spare while it still
+ * reads and remap it, flagged proactive. Returns an enum rm_scan_verdict.
+ */
+static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
+{
+	const sector_t us = unit_to_sector(rc, u);
+	struct rm_lookup_entry change, e;
+	bool weak;
+	ktime_t t0;
+	int r;
+
+	if (lookup_unit(rc, u, &e))
+		return RM_SCAN_KNOWN;
+	set_busy(rc, u, u);
+	t0 = ktime_get();
+	r = unit_io(rc, rc->main_dev->bdev, REQ_OP_READ, us, unit_len(rc, u),
+		    rc->unit_buf);
+	weak = r || ktime_ms_delta(ktime_get(), t0) > slow_ms;
+	if (r)
+		r = main_io_retry(rc, REQ_OP_READ, us, unit_len(rc, u),
+				  rc->unit_buf);
+	if (r) {
+		r = mark_pending(rc, u, &change);
+		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		r = r ? RM_SCAN_FAILED : RM_SCAN_BAD;
+	} else if (weak) {
+		DMWARN_LIMIT("%s: scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
+			     dm_table_device_name(rc->ti->table), u,
+			     (unsigned long long)us);
+		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
+		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		r = r ? RM_SCAN_FAILED : RM_SCAN_WEAK;
+	} else {
+		r = RM_SCAN_GOOD;
+	}
+	clear_busy(rc);
+	return r;
+}
+
+/* Persists the scan cursor in both superblocks. */
+static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
+{
+	int r;
+
+	rc->md.sb.scan_cursor = cursor;
+	rc->md.sb.scan_pass = pass;
+	/* Only the live instance writes; a failed metadata write sticks. */
+	if (!READ_ONCE(rc->live) || rc->mode == RM_MODE_METADATA_FAILED ||
+	    rc->md.error)
+		return -EROFS;
+	r = rm_md_write_superblocks(&rc->md);
+	note_commit(rc);
+	if (r)
+		metadata_failed(rc, r);
+	return r;
+}
+
+static int handle_request(struct remap_c *rc, struct remap_request *req)
+{
+	switch (req->kind) {
+	case RQ_SCAN_UNIT:
+		return handle_scan_unit(rc, req->unit, req->slow_ms);
+	case RQ_SCAN_SAVE:
+		return handle_scan_save(rc, req->unit, req->pass);
+	default:
+		return handle_remap(rc, req->unit);
+	}
+}
+
+/* Hands a request to the worker and waits for it. */
+static void submit_request(struct remap_c *rc, struct remap_request *req)
+{
+	init_completion(&req->done);
+	spin_lock_irq(&rc->lock);
+	list_add_tail(&req->list, &rc->requests);
+	spin_unlock_irq(&rc->lock);
+	queue_work(rc->wq, &rc->worker);
+	wait_for_completion(&req->done);
 }
 
 /* Maps a deferred bio (within one unit) now that its unit is settled. */
@@ -1107,7 +1205,7 @@ static void remap_worker(struct work_struct *ws)
 		while ((bio = bio_list_pop(&deferred)))
 			dispatch_deferred(rc, bio);
 		if (req) {
-			req->result = handle_request(rc, req->unit);
+			req->result = handle_request(rc, req);
 			complete(&req->done);
 		}
 	}
@@ -1119,8 +1217,12 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 			  struct dm_target *ti)
 {
 	static const struct dm_arg _args[] = {
-		{ 0, 2, "Invalid number of feature arguments" },
+		{ 0, 6, "Invalid number of feature arguments" },
 		{ 0, RM_MAX_RETRIES, "Invalid retries (expected 0 to 100)" },
+		{ 0, RM_SCAN_MAX_RATE,
+		  "Invalid scan_rate (expected 0 to 4096 MiB/s)" },
+		{ 1, RM_SCAN_MAX_SLOW_MS,
+		  "Invalid slow_ms (expected 1 to 600000)" },
 	};
 	unsigned int argc;
 	const char *name;
@@ -1140,6 +1242,24 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 			if (r)
 				return r;
 			rc->retries_set = true;
+			argc--;
+			continue;
+		}
+		if (!strcasecmp(name, "scan_rate") && argc) {
+			r = dm_read_arg(_args + 2, as, &rc->scan_rate,
+					&ti->error);
+			if (r)
+				return r;
+			rc->scan_rate_set = true;
+			argc--;
+			continue;
+		}
+		if (!strcasecmp(name, "slow_ms") && argc) {
+			r = dm_read_arg(_args + 3, as, &rc->scan.slow_ms,
+					&ti->error);
+			if (r)
+				return r;
+			rc->slow_ms_set = true;
 			argc--;
 			continue;
 		}
@@ -1166,6 +1286,8 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 {
 	struct remap_lookup *rl;
 
+	/* The scan submits work to the worker: it goes first. */
+	rm_scan_destroy(&rc->scan);
 	if (rc->wq)
 		destroy_workqueue(rc->wq);
 	rl = rcu_dereference_protected(rc->lookup, true);
@@ -1220,6 +1342,66 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	note_commit(rc);
 	rc->loaded = true;
 	return 0;
+}
+
+/* ---- The background scan's hooks (dm-remap-scan.c) ----------------------- */
+
+static enum rm_scan_verdict scan_check_unit(void *ctx, u64 u,
+					    unsigned int slow_ms)
+{
+	struct remap_request req = {
+		.kind = RQ_SCAN_UNIT,
+		.unit = u,
+		.slow_ms = slow_ms,
+	};
+
+	submit_request(ctx, &req);
+	return req.result;
+}
+
+static void scan_save_cursor(void *ctx, u64 cursor, u64 pass)
+{
+	struct remap_request req = {
+		.kind = RQ_SCAN_SAVE,
+		.unit = cursor,
+		.pass = pass,
+	};
+
+	submit_request(ctx, &req);
+}
+
+static u64 scan_activity(void *ctx)
+{
+	struct remap_c *rc = ctx;
+	struct remap_stats s;
+
+	sum_stats(rc, &s);
+	return s.reads + s.writes;
+}
+
+static const struct rm_scan_ops remap_scan_ops = {
+	.check_unit = scan_check_unit,
+	.save = scan_save_cursor,
+	.activity = scan_activity,
+};
+
+/* Sets up the scan from the loaded metadata and the feature arguments. */
+static int remap_scan_setup(struct remap_c *rc)
+{
+	struct rm_scan *s = &rc->scan;
+
+	s->ops = &remap_scan_ops;
+	s->ctx = rc;
+	s->main = rc->main_dev->bdev;
+	s->main_sectors = rc->md.sb.main_sectors;
+	s->unit_shift = rc->unit_shift;
+	s->units = rc->main_units;
+	s->cursor = rc->md.sb.scan_cursor < s->units ? rc->md.sb.scan_cursor
+						      : 0;
+	s->pass = rc->md.sb.scan_pass;
+	s->rate = rc->scan_rate;
+	s->enabled = rc->scan_rate > 0;
+	return rm_scan_init(s, dm_table_device_name(rc->ti->table));
 }
 
 /*
@@ -1306,6 +1488,11 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		r = -ENOMEM;
 		goto bad;
 	}
+	r = remap_scan_setup(rc);
+	if (r) {
+		ti->error = "Cannot allocate the background scan";
+		goto bad;
+	}
 
 	ti->num_flush_bios = 2;
 	ti->num_discard_bios = 1;
@@ -1325,6 +1512,34 @@ static void remap_dtr(struct dm_target *ti)
 }
 
 /* ---- Suspend and resume -------------------------------------------------- */
+
+static void remap_presuspend(struct dm_target *ti)
+{
+	struct remap_c *rc = ti->private;
+
+	/* The scan stops and saves its cursor while this table is live. */
+	rm_scan_set_active(&rc->scan, false);
+}
+
+static void remap_presuspend_undo(struct dm_target *ti)
+{
+	struct remap_c *rc = ti->private;
+
+	rm_scan_set_active(&rc->scan, true);
+}
+
+static void remap_resume(struct dm_target *ti)
+{
+	struct remap_c *rc = ti->private;
+	struct rm_scan *s = &rc->scan;
+
+	/* The metadata may have been re-read: resume from its cursor. */
+	WRITE_ONCE(s->cursor, rc->md.sb.scan_cursor < s->units
+				      ? rc->md.sb.scan_cursor
+				      : 0);
+	WRITE_ONCE(s->pass, rc->md.sb.scan_pass);
+	rm_scan_set_active(s, true);
+}
 
 static void remap_postsuspend(struct dm_target *ti)
 {
@@ -1432,16 +1647,31 @@ static void remap_status(struct dm_target *ti, status_type_t type,
 		DMEMIT(" %llu %llu %llu %llu %llu %llu", s.reads, s.writes,
 		       s.remapped_ios, s.main_errors, s.spare_errors,
 		       s.retries);
+		/* The scan, fields 17 to 23. */
+		DMEMIT(" %s %u %llu %llu %u %llu %llu",
+		       rm_scan_state(&rc->scan), READ_ONCE(rc->scan.rate),
+		       READ_ONCE(rc->scan.pass), READ_ONCE(rc->scan.cursor),
+		       rm_scan_progress(&rc->scan),
+		       READ_ONCE(rc->scan.found_bad),
+		       READ_ONCE(rc->scan.found_weak));
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %s", rc->main_dev->name, rc->spare_dev->name);
+		if (rc->retries_set || rc->scan_rate_set || rc->slow_ms_set)
+			DMEMIT(" %u", 2 * (rc->retries_set + rc->scan_rate_set +
+					   rc->slow_ms_set));
 		if (rc->retries_set)
-			DMEMIT(" 2 retries %u", rc->retries);
+			DMEMIT(" retries %u", rc->retries);
+		if (rc->scan_rate_set)
+			DMEMIT(" scan_rate %u", rc->scan_rate);
+		if (rc->slow_ms_set)
+			DMEMIT(" slow_ms %u", rc->scan.slow_ms);
 		break;
 	case STATUSTYPE_IMA:
 		DMEMIT_TARGET_NAME_VERSION(ti->type);
-		DMEMIT(",main_device_name=%s,spare_device_name=%s,retries=%u;",
-		       rc->main_dev->name, rc->spare_dev->name, rc->retries);
+		DMEMIT(",main_device_name=%s,spare_device_name=%s,retries=%u,scan_rate=%u,slow_ms=%u;",
+		       rc->main_dev->name, rc->spare_dev->name, rc->retries,
+		       rc->scan_rate, rc->scan.slow_ms);
 		break;
 	}
 }
@@ -1509,12 +1739,7 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 		DMWARN("cannot remap unit %llu: the device is suspended", u);
 		return -EAGAIN;
 	}
-	init_completion(&req.done);
-	spin_lock_irq(&rc->lock);
-	list_add_tail(&req.list, &rc->requests);
-	spin_unlock_irq(&rc->lock);
-	queue_work(rc->wq, &rc->worker);
-	wait_for_completion(&req.done);
+	submit_request(rc, &req);
 
 	switch (req.result) {
 	case 0:
@@ -1536,6 +1761,39 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 		       req.result, remap_mode_names[rc->mode]);
 		return req.result;
 	}
+}
+
+static int message_scan(struct remap_c *rc, unsigned int argc, char **argv,
+			char *result, unsigned int maxlen)
+{
+	struct rm_scan *s = &rc->scan;
+	unsigned int sz = 0, rate = 0;
+
+	if (argc == 2 && !strcasecmp(argv[1], "status")) {
+		DMEMIT("state=%s rate=%u slow_ms=%u pass=%llu cursor=%llu units=%llu progress=%u bad=%llu weak=%llu last_bad=%llu last_weak=%llu",
+		       rm_scan_state(s), READ_ONCE(s->rate),
+		       READ_ONCE(s->slow_ms), READ_ONCE(s->pass),
+		       READ_ONCE(s->cursor), s->units, rm_scan_progress(s),
+		       READ_ONCE(s->found_bad), READ_ONCE(s->found_weak),
+		       READ_ONCE(s->last_bad), READ_ONCE(s->last_weak));
+		return 1;
+	}
+	if (argc == 2 && !strcasecmp(argv[1], "stop")) {
+		rm_scan_enable(s, false, 0);
+		return 0;
+	}
+	if ((argc == 2 || argc == 3) && !strcasecmp(argv[1], "start")) {
+		if (argc == 3 && (kstrtouint(argv[2], 10, &rate) || !rate ||
+				  rate > RM_SCAN_MAX_RATE)) {
+			DMWARN("invalid scan rate '%s' (expected 1 to %u MiB/s)",
+			       argv[2], RM_SCAN_MAX_RATE);
+			return -EINVAL;
+		}
+		rm_scan_enable(s, true, rate);
+		return 0;
+	}
+	DMWARN("usage: scan start [<rate_mib_s>], scan stop or scan status");
+	return -EINVAL;
 }
 
 static int remap_message(struct dm_target *ti, unsigned int argc, char **argv,
@@ -1569,6 +1827,8 @@ static int remap_message(struct dm_target *ti, unsigned int argc, char **argv,
 	}
 	if (!strcasecmp(argv[0], "list"))
 		return message_list(rc, argc, argv, result, maxlen);
+	if (!strcasecmp(argv[0], "scan"))
+		return message_scan(rc, argc, argv, result, maxlen);
 	if (!strcasecmp(argv[0], "stats") && argc == 1) {
 		sum_stats(rc, &s);
 		DMEMIT("reads=%llu writes=%llu remapped_ios=%llu main_errors=%llu spare_errors=%llu retries=%llu",
@@ -1582,7 +1842,7 @@ static int remap_message(struct dm_target *ti, unsigned int argc, char **argv,
 			       sizeof(struct remap_stats));
 		return 0;
 	}
-	DMWARN("unknown message '%s' or wrong argument count: expected query <unit>, remap <unit>, list [<from> [<count>]], stats or clear_stats",
+	DMWARN("unknown message '%s' or wrong argument count: expected query <unit>, remap <unit>, list [<from> [<count>]], stats, clear_stats or scan start|stop|status",
 	       argv[0]);
 	return -EINVAL;
 }
@@ -1618,8 +1878,11 @@ static struct target_type remap_target = {
 	.dtr = remap_dtr,
 	.map = remap_map,
 	.end_io = remap_end_io,
+	.presuspend = remap_presuspend,
+	.presuspend_undo = remap_presuspend_undo,
 	.postsuspend = remap_postsuspend,
 	.preresume = remap_preresume,
+	.resume = remap_resume,
 	.status = remap_status,
 	.message = remap_message,
 	.iterate_devices = remap_iterate_devices,

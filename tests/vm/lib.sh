@@ -184,7 +184,8 @@ format_spare() {
 remap_status() {
 	local names=(start len target version mode unit seq entries capacity
 		spare_used spare_total spare_bad pending reads writes remapped_ios
-		main_errors spare_errors retries) i
+		main_errors spare_errors retries scan_state scan_rate scan_pass
+		scan_cursor scan_progress scan_bad scan_weak) i
 	read -r -a f <<<"$(dmsetup status "$1")"
 	for i in "${!names[@]}"; do
 		[[ ${names[$i]} == "$2" ]] && { echo "${f[$i]}"; return 0; }
