@@ -7,7 +7,7 @@
 //
 //   remap-test-workload write --dev DEV --journal FILE --seed S --ops N
 //       --units FIRST:COUNT --unit BYTES [--bad U,U,...] [--mark-dev NAME]
-//       [--partial-ok 1]
+//       [--partial-ok 1] [--whole-only 1] [--keep-going 1]
 //   remap-test-workload verify --dev DEV --journal FILE [--acked N]
 //
 // Acknowledged. The device is opened with O_DIRECT. A write is
@@ -26,6 +26,9 @@
 //   S <seq> <ack>               acknowledgement <ack>: an fdatasync after
 //                               write <seq> returned; it acknowledges every
 //                               C write up to <seq>
+//   X <seq> <errno>             an fdatasync after write <seq> failed (with
+//                               --keep-going 1; else the writer stops):
+//                               it acknowledges nothing
 // With --mark-dev, after journaling acknowledgement <ack> the writer sends
 // the message "mark ack<ack>" to that dm-log-writes device, so the log shows
 // where each acknowledgement happened (see remap-test-replay).
@@ -42,7 +45,9 @@
 // or was already written whole (so the rest of the unit can be read; with
 // --partial-ok 1 into any unit: the bad units fail writes only). One
 // write in five is a FUA write; the others are followed by an fdatasync
-// after 1..8 writes.
+// after 1..8 writes. --whole-only 1: no sub-unit writes (so no write needs
+// to read from main). Failed writes are journaled and the writer goes on;
+// a failed fdatasync stops it, unless --keep-going 1.
 //
 // verify. --acked N: only acknowledgements 1..N count (default: all in the
 // journal). For each sector that an acknowledged write covered, the sector
@@ -105,7 +110,7 @@ void send_mark(const std::string& dev, uint64_t ack) {
 struct WriteArgs {
     std::string dev, journal, mark_dev;
     uint64_t seed = 1, ops = 100, first = 0, count = 0, unit = 4096;
-    bool partial_ok = false;
+    bool partial_ok = false, whole_only = false, keep_going = false;
     std::vector<uint64_t> bad;
 };
 
@@ -144,7 +149,7 @@ int do_write(const WriteArgs& a) {
                                               : below(a.count);
             off = (a.first + u) * a.unit;
             len = a.unit;
-        } else if (r < 80) {
+        } else if (r < 80 || a.whole_only) {
             units = 2 + below(std::min<uint64_t>(15, a.count - 1));
             units = std::min(units, a.count);
             u = below(a.count - units + 1);
@@ -187,19 +192,26 @@ int do_write(const WriteArgs& a) {
         }
         j.line(fmt::format("C {}", seq));
         if (++unsynced >= sync_every) {
-            if (fdatasync(fd) != 0)
-                fail(fmt::format("fdatasync {}: {}", a.dev, std::strerror(errno)));
-            n_sync++;
-            acknowledge('S', seq);
             unsynced = 0;
             sync_every = 1 + below(8);
+            if (fdatasync(fd) != 0) {
+                if (!a.keep_going)
+                    fail(fmt::format("fdatasync {}: {}", a.dev, std::strerror(errno)));
+                j.line(fmt::format("X {} {}", seq, errno));
+                n_err++;
+                continue;
+            }
+            n_sync++;
+            acknowledge('S', seq);
         }
     }
     if (unsynced) {
-        if (fdatasync(fd) != 0)
+        if (fdatasync(fd) == 0) {
+            n_sync++;
+            acknowledge('S', seq);
+        } else if (!a.keep_going) {
             fail(fmt::format("fdatasync {}: {}", a.dev, std::strerror(errno)));
-        n_sync++;
-        acknowledge('S', seq);
+        }
     }
     free(buf);
     ::close(fd);
@@ -212,7 +224,7 @@ void usage() {
     fmt::print(stderr,
                "usage: remap-test-workload write --dev DEV --journal FILE --seed S --ops N\n"
                "           --units FIRST:COUNT --unit BYTES [--bad U,...] [--mark-dev "
-               "NAME]\n           [--partial-ok 1]\n"
+               "NAME]\n           [--partial-ok 1] [--whole-only 1] [--keep-going 1]\n"
                "       remap-test-workload verify --dev DEV --journal FILE --seed S "
                "[--acked N]\n");
 }
@@ -247,6 +259,10 @@ int main(int argc, char** argv) {
                 a.unit = std::stoull(v);
             else if (k == "--partial-ok")
                 a.partial_ok = v == "1";
+            else if (k == "--whole-only")
+                a.whole_only = v == "1";
+            else if (k == "--keep-going")
+                a.keep_going = v == "1";
             else if (k == "--acked")
                 acked = std::stoull(v);
             else if (k == "--units") {

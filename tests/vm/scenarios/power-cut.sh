@@ -26,18 +26,19 @@
 # Two workloads: 4 KiB units and 16 KiB units (sub-unit writes into good
 # and remapped units).
 #
-# CI runs a bounded number of points per workload; DMREMAP_FULL=1 all of
-# them (every flush/FUA point plus random ones). POINTS and RANDOM_POINTS
-# override the bounds, OPS the workload length, SEED the seed.
+# Per workload, CI replays 40 flush/FUA points (evenly spread) and 10
+# random ones; DMREMAP_FULL=1 a longer workload, 500 and 100 (over 1,000
+# points per kernel, about 10 to 20 minutes). POINTS and RANDOM_POINTS override
+# the bounds, OPS the workload length, SEED the seed; the seed is logged.
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
 T="$DMREMAP_BUILD/tests/support"
 if [[ ${DMREMAP_FULL:-0} == 1 ]]; then
-	OPS=${OPS:-500} POINTS=${POINTS:-100000} RANDOM_POINTS=${RANDOM_POINTS:-200}
+	OPS=${OPS:-600} POINTS=${POINTS:-500} RANDOM_POINTS=${RANDOM_POINTS:-100}
 else
-	OPS=${OPS:-150} POINTS=${POINTS:-30} RANDOM_POINTS=${RANDOM_POINTS:-10}
+	OPS=${OPS:-150} POINTS=${POINTS:-40} RANDOM_POINTS=${RANDOM_POINTS:-10}
 fi
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
 log "seed $SEED, $OPS writes, up to $POINTS flush/FUA points and $RANDOM_POINTS random points per workload"
