@@ -305,6 +305,23 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	return 0;
 }
 
+/*
+ * Sorts the loaded entries by main unit: a radix sort, which takes a few
+ * passes over them where a heapsort of a million entries takes most of the
+ * activation time; the heapsort when the scratch memory cannot be had.
+ */
+static void sort_entries(struct rm_lookup_entry *e, u64 nr, u64 main_units)
+{
+	void *scratch = nr > 1 ? kvmalloc(rm_lookup_radix_scratch(nr),
+					  GFP_KERNEL) : NULL;
+
+	if (scratch)
+		rm_lookup_radix_sort(e, nr, main_units, scratch);
+	else
+		rm_lookup_sort(e, nr);
+	kvfree(scratch);
+}
+
 int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error)
 {
@@ -362,7 +379,7 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 		cond_resched();
 	}
 
-	rm_lookup_sort(out, n);
+	sort_entries(out, n, rm4_main_units(&md->sb));
 	for (k = 1; k < n; k++) {
 		if (out[k].main == out[k - 1].main) {
 			DMERR("main unit %llu appears in two entries",
