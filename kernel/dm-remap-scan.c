@@ -93,8 +93,8 @@ static u64 scan_check_units(struct rm_scan *s, u64 first, u64 n,
 
 static void scan_work(struct work_struct *ws)
 {
-	struct rm_scan *s = container_of(to_delayed_work(ws), struct rm_scan,
-					 work);
+	struct rm_scan *s =
+		container_of(to_delayed_work(ws), struct rm_scan, work);
 	const u64 chunk_units = max(1u, RM_SCAN_CHUNK_SECTORS >> s->unit_shift);
 	const unsigned int slow_ms = READ_ONCE(s->slow_ms);
 	const unsigned int rate = READ_ONCE(s->rate);
@@ -144,8 +144,9 @@ static void scan_work(struct work_struct *ws)
 		s->next_at = t0;
 	s->next_at = ktime_add_ns(s->next_at, ns);
 	now = ktime_get();
-	ns = ktime_after(s->next_at, now) ?
-		     ktime_to_ns(ktime_sub(s->next_at, now)) : 0;
+	ns = ktime_after(s->next_at, now)
+		     ? ktime_to_ns(ktime_sub(s->next_at, now))
+		     : 0;
 	if (scan_running(s))
 		queue_delayed_work(s->wq, &s->work, nsecs_to_jiffies(ns));
 }

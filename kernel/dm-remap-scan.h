@@ -21,11 +21,11 @@
 
 /* What the target found when it checked one unit. */
 enum rm_scan_verdict {
-	RM_SCAN_GOOD,	 /* read at the first attempt, in time */
-	RM_SCAN_KNOWN,	 /* already remapped or pending */
-	RM_SCAN_WEAK,	 /* slow or needed a retry: copied and remapped */
-	RM_SCAN_BAD,	 /* unreadable: recorded as pending */
-	RM_SCAN_FAILED,	 /* found something but could not record it */
+	RM_SCAN_GOOD,	/* read at the first attempt, in time */
+	RM_SCAN_KNOWN,	/* already remapped or pending */
+	RM_SCAN_WEAK,	/* slow or needed a retry: copied and remapped */
+	RM_SCAN_BAD,	/* unreadable: recorded as pending */
+	RM_SCAN_FAILED, /* found something but could not record it */
 };
 
 struct rm_scan_ops {

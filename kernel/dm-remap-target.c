@@ -65,9 +65,9 @@ struct remap_lookup {
 };
 
 enum remap_request_kind {
-	RQ_REMAP,	/* the remap message: a proactive remap */
-	RQ_SCAN_UNIT,	/* the scan checks one unit */
-	RQ_SCAN_SAVE,	/* the scan persists its cursor */
+	RQ_REMAP,     /* the remap message: a proactive remap */
+	RQ_SCAN_UNIT, /* the scan checks one unit */
+	RQ_SCAN_SAVE, /* the scan persists its cursor */
 };
 
 /* Work for the worker from a message or the scan; the caller waits. */
@@ -1095,9 +1095,10 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
 		r = r ? RM_SCAN_FAILED : RM_SCAN_BAD;
 	} else if (weak) {
-		DMWARN_LIMIT("%s: scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
-			     dm_table_device_name(rc->ti->table), u,
-			     (unsigned long long)us);
+		DMWARN_LIMIT(
+			"%s: scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
+			dm_table_device_name(rc->ti->table), u,
+			(unsigned long long)us);
 		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
 		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
 		r = r ? RM_SCAN_FAILED : RM_SCAN_WEAK;
@@ -1396,8 +1397,8 @@ static int remap_scan_setup(struct remap_c *rc)
 	s->main_sectors = rc->md.sb.main_sectors;
 	s->unit_shift = rc->unit_shift;
 	s->units = rc->main_units;
-	s->cursor = rc->md.sb.scan_cursor < s->units ? rc->md.sb.scan_cursor
-						      : 0;
+	s->cursor =
+		rc->md.sb.scan_cursor < s->units ? rc->md.sb.scan_cursor : 0;
 	s->pass = rc->md.sb.scan_pass;
 	s->rate = rc->scan_rate;
 	s->enabled = rc->scan_rate > 0;
