@@ -23,11 +23,11 @@ _remapctl() {
 		prev=${COMP_WORDS[COMP_CWORD - 1]}
 	fi
 
-	local actions="format migrate create remove list status remap query stats monitor activate deactivate"
+	local actions="format migrate create remove list status remap query stats monitor health scan activate deactivate"
 	local action="" i
 	for ((i = 1; i < cword; i++)); do
 		case ${words[i]} in
-		format | migrate | create | remove | list | status | remap | query | stats | monitor | activate | deactivate)
+		format | migrate | create | remove | list | status | remap | query | stats | monitor | health | scan | activate | deactivate)
 			action=${words[i]}
 			break
 			;;
@@ -65,7 +65,7 @@ _remapctl() {
 		fi
 		return
 		;;
-	--retries | --sector | --interval | --spare-start | --spare-len | --wait)
+	--retries | --sector | --interval | --spare-start | --spare-len | --wait | --scan-rate | --slow-ms | --rate)
 		return
 		;;
 	esac
@@ -74,13 +74,15 @@ _remapctl() {
 	case $action in
 	format) opts+=" --main --spare --block-size --force --batch --json" ;;
 	migrate) opts+=" --main --spare --spare-start --spare-len --block-size --dry-run --batch" ;;
-	create) opts+=" --main --spare --retries --json" ;;
+	create) opts+=" --main --spare --retries --scan-rate --slow-ms --json" ;;
 	remove) opts+=" --deferred --force --json" ;;
 	list) opts+=" --json" ;;
 	status) opts+=" --format --json" ;;
 	remap | query) opts+=" --sector --json" ;;
 	stats) opts+=" --clear --json" ;;
 	monitor) opts+=" --json --interval --once" ;;
+	health) opts+=" --spare --json" ;;
+	scan) opts+=" --rate --json" ;;
 	activate) opts+=" --all --remaptab --wait" ;;
 	deactivate) opts+=" --all --remaptab" ;;
 	esac
@@ -90,8 +92,15 @@ _remapctl() {
 		return
 	fi
 	case $action in
-	remove | status | remap | query | stats | monitor)
+	remove | status | remap | query | stats | monitor | health)
 		COMPREPLY=($(compgen -W "$(_remapctl_names)" -- "$cur"))
+		;;
+	scan)
+		if [[ $prev == scan ]]; then
+			COMPREPLY=($(compgen -W "start stop status" -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "$(_remapctl_names)" -- "$cur"))
+		fi
 		;;
 	activate | deactivate)
 		local tab="" j

@@ -13,6 +13,7 @@ constexpr std::array<std::string_view, 4> modes = {"ok", "degraded", "spare-exha
                                                    "metadata-failed"};
 
 constexpr std::size_t status_field_count = 16;
+constexpr std::size_t scan_field_count = 7; // fields 17 to 23
 
 std::vector<std::string_view> split(std::string_view s) {
     std::vector<std::string_view> out;
@@ -93,9 +94,25 @@ std::string format_table_params(const TableParams& p) {
     if (p.retries && *p.retries > max_retries)
         throw ParameterError("retries", fmt::format("retries {} is out of range (0 to {})",
                                                     *p.retries, max_retries));
+    if (p.scan_rate && *p.scan_rate > max_scan_rate)
+        throw ParameterError("scan-rate",
+                             fmt::format("scan rate {} MiB/s is out of range (0 to {})",
+                                         *p.scan_rate, max_scan_rate));
+    if (p.slow_ms && (*p.slow_ms < 1 || *p.slow_ms > max_slow_ms))
+        throw ParameterError("slow-ms", fmt::format("slow_ms {} is out of range (1 to {})",
+                                                    *p.slow_ms, max_slow_ms));
     std::string s = fmt::format("{} {}", p.main, p.spare);
-    if (p.retries)
-        s += fmt::format(" 2 retries {}", *p.retries);
+    std::string features;
+    unsigned n = 0;
+    for (const auto& [name, value] :
+         {std::pair{"retries", p.retries}, std::pair{"scan_rate", p.scan_rate},
+          std::pair{"slow_ms", p.slow_ms}})
+        if (value) {
+            features += fmt::format(" {} {}", name, *value);
+            n += 2;
+        }
+    if (n)
+        s += fmt::format(" {}{}", n, features);
     return s;
 }
 
@@ -132,6 +149,16 @@ TableParams parse_table_params(std::string_view params) {
                 throw StatusError(
                     fmt::format("{}: retries {} is out of range in {}", what, r, quote(params)));
             p.retries = static_cast<unsigned>(r);
+            i++;
+            continue;
+        }
+        if (t[i] == "scan_rate" && i + 1 < t.size()) {
+            p.scan_rate = static_cast<unsigned>(number(what, "scan_rate", t[i + 1], params));
+            i++;
+            continue;
+        }
+        if (t[i] == "slow_ms" && i + 1 < t.size()) {
+            p.slow_ms = static_cast<unsigned>(number(what, "slow_ms", t[i + 1], params));
             i++;
             continue;
         }
@@ -214,6 +241,27 @@ TargetStatus parse_status(std::string_view params) {
     s.spare_errors = num(14, "spare_errors");
     s.retries = num(15, "retries");
     s.extra_fields = t.size() - status_field_count;
+    if (t.size() >= status_field_count + scan_field_count) {
+        ScanStatus sc;
+        if (!is_mode_token(t[16]))
+            throw StatusError(fmt::format("{}: field 'scan_state' is {}, not a state name, in {}",
+                                          what, quote(t[16]), quote(params)));
+        sc.state = std::string(t[16]);
+        const uint64_t rate = num(17, "scan_rate");
+        sc.pass = num(18, "scan_pass");
+        sc.cursor = num(19, "scan_cursor");
+        const uint64_t progress = num(20, "scan_progress");
+        sc.bad = num(21, "scan_bad");
+        sc.weak = num(22, "scan_weak");
+        if (rate > UINT32_MAX || progress > 100)
+            throw StatusError(fmt::format("{}: scan_rate {} or scan_progress {} is out of range "
+                                          "in {}",
+                                          what, rate, progress, quote(params)));
+        sc.rate = static_cast<uint32_t>(rate);
+        sc.progress = static_cast<uint32_t>(progress);
+        s.scan = sc;
+        s.extra_fields -= scan_field_count;
+    }
     return s;
 }
 
@@ -434,6 +482,64 @@ std::string prometheus_text(std::span<const PrometheusDevice> devices) {
         for (const auto& d : devices)
             out += fmt::format("{}{{{}}} {}\n", m.name, label(d), m.value(d.status));
     }
+    // Optional families: a device without the data has no sample.
+    auto family = [&](std::string_view name, std::string_view type, std::string_view help,
+                      auto value) {
+        std::string samples;
+        for (const auto& d : devices)
+            if (auto v = value(d))
+                samples += fmt::format("{}{{{}}} {}\n", name, label(d), *v);
+        if (!samples.empty())
+            out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type) + samples;
+    };
+    using Opt = std::optional<std::string>;
+    auto scan = [](auto f) {
+        return [f](const PrometheusDevice& d) -> Opt {
+            return d.status.scan ? Opt(f(*d.status.scan)) : std::nullopt;
+        };
+    };
+    auto health = [](auto f) {
+        return [f](const PrometheusDevice& d) -> Opt {
+            return d.health ? f(*d.health) : std::nullopt;
+        };
+    };
+    family(
+        "dm_remap_scan_running", "gauge",
+        "1 while the background scan runs, 0 when it is off or paused.",
+        scan([](const ScanStatus& s) { return fmt::format("{}", s.state == "running" ? 1 : 0); }));
+    family("dm_remap_scan_rate_bytes_per_second", "gauge", "The background scan's rate limit.",
+           scan([](const ScanStatus& s) { return fmt::format("{}", uint64_t{s.rate} << 20); }));
+    family("dm_remap_scan_passes_total", "counter", "Complete passes of the background scan.",
+           scan([](const ScanStatus& s) { return fmt::format("{}", s.pass); }));
+    family("dm_remap_scan_progress_ratio", "gauge", "How far the current scan pass is (0 to 1).",
+           scan([](const ScanStatus& s) { return fmt::format("{}", s.progress / 100.0); }));
+    family("dm_remap_scan_bad_units", "gauge",
+           "Units the current scan pass found unreadable (now pending).",
+           scan([](const ScanStatus& s) { return fmt::format("{}", s.bad); }));
+    family("dm_remap_scan_weak_units", "gauge",
+           "Units the current scan pass found slow or needing a retry (remapped proactively).",
+           scan([](const ScanStatus& s) { return fmt::format("{}", s.weak); }));
+    family("dm_remap_health_grade", "gauge", "remapctl health's grade: 0 ok, 1 warn, 2 critical.",
+           health([](const HealthReport& h) {
+               return Opt(fmt::format("{}", static_cast<int>(h.grade)));
+           }));
+    family("dm_remap_health_spare_use_per_day", "gauge",
+           "Spare blocks or table slots taken per day, as the projection estimates it now.",
+           health([](const HealthReport& h) {
+               return Opt(fmt::format("{}", h.projection.rate_per_day));
+           }));
+    family("dm_remap_health_exhaustion_timestamp_seconds", "gauge",
+           "When the spare is projected to run out (Unix seconds); absent when no date is "
+           "projected.",
+           health([](const HealthReport& h) {
+               return h.projection.exhaustion ? Opt(fmt::format("{}", *h.projection.exhaustion))
+                                              : std::nullopt;
+           }));
+    family("dm_remap_health_projection_confidence", "gauge",
+           "Confidence of that projection: 0 none, 1 low, 2 medium, 3 high.",
+           health([](const HealthReport& h) {
+               return Opt(fmt::format("{}", static_cast<int>(h.projection.confidence)));
+           }));
     return out;
 }
 

@@ -110,6 +110,46 @@ TEST(Status, NewerModuleExtraFieldsAreIgnored) {
               "scrubbing");
 }
 
+TEST(Status, ScanFields) {
+    const TargetStatus s = parse_status(std::string(sample) + " running 4 2 1234 15 3 1");
+    ASSERT_TRUE(s.scan);
+    EXPECT_EQ(s.scan->state, "running");
+    EXPECT_EQ(s.scan->rate, 4u);
+    EXPECT_EQ(s.scan->pass, 2u);
+    EXPECT_EQ(s.scan->cursor, 1234u);
+    EXPECT_EQ(s.scan->progress, 15u);
+    EXPECT_EQ(s.scan->bad, 3u);
+    EXPECT_EQ(s.scan->weak, 1u);
+    EXPECT_EQ(s.extra_fields, 0u);
+    // A module without the scan has none; a newer one's extra fields are ignored.
+    EXPECT_FALSE(parse_status(sample).scan);
+    const TargetStatus n = parse_status(std::string(sample) + " off 4 0 0 0 0 0 x 9");
+    ASSERT_TRUE(n.scan);
+    EXPECT_EQ(n.scan->state, "off");
+    EXPECT_EQ(n.extra_fields, 2u);
+    EXPECT_THROW(parse_status(std::string(sample) + " running 4 2 x 15 3 1"), StatusError);
+    EXPECT_THROW(parse_status(std::string(sample) + " 7 4 2 1 15 3 1"), StatusError);
+    EXPECT_THROW(parse_status(std::string(sample) + " off 4 2 1 101 3 1"), StatusError);
+}
+
+TEST(TableLine, ScanFeatures) {
+    TableParams p{"253:0", "7:1", std::nullopt};
+    p.scan_rate = 8;
+    EXPECT_EQ(format_table_params(p), "253:0 7:1 2 scan_rate 8");
+    p.retries = 5;
+    p.slow_ms = 200;
+    EXPECT_EQ(format_table_params(p), "253:0 7:1 6 retries 5 scan_rate 8 slow_ms 200");
+    const TableParams q = parse_table_params("253:0 7:1 6 retries 5 scan_rate 8 slow_ms 200");
+    EXPECT_EQ(q.retries, 5u);
+    EXPECT_EQ(q.scan_rate, 8u);
+    EXPECT_EQ(q.slow_ms, 200u);
+    p.slow_ms = 0;
+    EXPECT_THROW(format_table_params(p), ParameterError);
+    p.slow_ms = std::nullopt;
+    p.scan_rate = 4097;
+    EXPECT_THROW(format_table_params(p), ParameterError);
+}
+
 TEST(Status, WhiteSpaceIsFlexible) {
     const TargetStatus s = parse_status("  4\tok 4096 9 5 4032 5 3800 1 0 100 200 3 4 0 12\n");
     EXPECT_EQ(s.retries, 12u);
@@ -471,6 +511,46 @@ TEST(Prometheus, StrictReaderCatchesMistakes) {
 TEST(Prometheus, LabelEscape) {
     EXPECT_EQ(prometheus_label_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     EXPECT_EQ(prometheus_label_escape("plain"), "plain");
+}
+
+TEST(Prometheus, ScanAndHealthMetrics) {
+    PrometheusDevice a{"r0", "/dev/vda", "/dev/vdb",
+                       parse_status(std::string(sample) + " running 4 2 1234 15 3 1")};
+    HealthInput in;
+    in.now = 1'800'000'000;
+    in.spare_total = 100;
+    for (uint64_t i = 0; i < 30; i++)
+        in.events.push_back(in.now - i * seconds_per_day - 60);
+    in.spare_used = 30;
+    in.slots_used = 30;
+    in.capacity = 200;
+    a.health = assess(in);
+    PrometheusDevice b{"r1", "/dev/vdc", "/dev/vdd", parse_status(sample)}; // an older module
+    const std::vector<PrometheusDevice> d{a, b};
+    const std::string text = prometheus_text(d);
+    EXPECT_NE(text.find("dm_remap_scan_running{device=\"r0\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("dm_remap_scan_rate_bytes_per_second{device=\"r0\"} 4194304\n"),
+              std::string::npos);
+    EXPECT_NE(text.find("dm_remap_scan_progress_ratio{device=\"r0\"} 0.15\n"), std::string::npos);
+    EXPECT_NE(text.find("dm_remap_scan_passes_total{device=\"r0\"} 2\n"), std::string::npos);
+    EXPECT_NE(text.find("dm_remap_scan_bad_units{device=\"r0\"} 3\n"), std::string::npos);
+    EXPECT_NE(text.find("dm_remap_scan_weak_units{device=\"r0\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("dm_remap_health_grade{device=\"r0\"} 1\n"), std::string::npos) << text;
+    EXPECT_NE(text.find("dm_remap_health_spare_use_per_day{device=\"r0\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find(fmt::format("dm_remap_health_exhaustion_timestamp_seconds{{device=\"r0\"}} "
+                                    "{}\n",
+                                    in.now + 70 * seconds_per_day)),
+              std::string::npos)
+        << text;
+    EXPECT_NE(text.find("dm_remap_health_projection_confidence{device=\"r0\"} 3\n"),
+              std::string::npos);
+    EXPECT_EQ(text.find("dm_remap_scan_running{device=\"r1\"}"), std::string::npos);
+    const Exposition e = parse_exposition(text); // strictly valid
+    EXPECT_FALSE(e.samples.empty());
+    // No device with a scan or a health report: no such family at all.
+    const std::vector<PrometheusDevice> old{b};
+    EXPECT_EQ(prometheus_text(old).find("dm_remap_scan_"), std::string::npos);
+    EXPECT_EQ(prometheus_text(old).find("dm_remap_health_"), std::string::npos);
 }
 
 } // namespace

@@ -8,6 +8,7 @@
 // state with `monitor`. See remapctl(8).
 #include "activate.hpp"
 #include "common/tool.hpp"
+#include "health.hpp"
 #include "output.hpp"
 #include "remapmeta/check.hpp"
 #include "remapmeta/dm.hpp"
@@ -466,6 +467,8 @@ struct CreateOptions {
     std::string spare;
     std::optional<unsigned> retries;
     bool json = false;
+    std::optional<unsigned> scan_rate = std::nullopt; // MiB/s: scan from the start
+    std::optional<unsigned> slow_ms = std::nullopt;
 };
 
 // The spare's superblock, checked: formatted, v4, clean, not needs_check.
@@ -538,6 +541,11 @@ int do_create(const CreateOptions& o) {
     require_dm();
     if (o.retries && *o.retries > max_retries)
         usage_error(fmt::format("--retries {} is out of range (0 to {})", *o.retries, max_retries));
+    if (o.scan_rate && *o.scan_rate > max_scan_rate)
+        usage_error(fmt::format("--scan-rate {} is out of range (0 to {} MiB/s)", *o.scan_rate,
+                                max_scan_rate));
+    if (o.slow_ms && (*o.slow_ms < 1 || *o.slow_ms > max_slow_ms))
+        usage_error(fmt::format("--slow-ms {} is out of range (1 to {})", *o.slow_ms, max_slow_ms));
     try {
         if (dm::info(o.name))
             fail(exit_busy, fmt::format("a dm device named '{}' already exists; pick another "
@@ -567,6 +575,8 @@ int do_create(const CreateOptions& o) {
     check_fingerprint(o, sb);
 
     TableParams params{main_num->str(), spare_num->str(), o.retries};
+    params.scan_rate = o.scan_rate;
+    params.slow_ms = o.slow_ms;
     const std::string uuid = "REMAP-" + uuid_to_string(sb.uuid);
     const bool target_was_loaded = remap_target_loaded();
     try {
@@ -661,6 +671,21 @@ int do_remove(const RemoveOptions& o) {
 
 // ---- list and status ----------------------------------------------------------
 
+// The background scan: status fields 17 to 23, and slow_ms from the table.
+json scan_json(const RemapDevice& d) {
+    if (!d.status.scan)
+        return nullptr;
+    const ScanStatus& s = *d.status.scan;
+    return {{"state", s.state},
+            {"rate_mib_s", s.rate},
+            {"slow_ms", d.params.slow_ms ? json(*d.params.slow_ms) : json(nullptr)},
+            {"pass", s.pass},
+            {"cursor", s.cursor},
+            {"progress", s.progress},
+            {"bad", s.bad},
+            {"weak", s.weak}};
+}
+
 json device_json(const RemapDevice& d) {
     json st;
     st["mode"] = d.status.mode;
@@ -679,6 +704,7 @@ json device_json(const RemapDevice& d) {
             {"remapped", d.status.remapped()},
             {"pending", d.status.pending},
             {"spare_used_percent", std::round(d.status.spare_used_percent() * 100.0) / 100.0},
+            {"scan", scan_json(d)},
             {"status", st}};
 }
 
@@ -749,6 +775,13 @@ void print_human(const RemapDevice& d) {
                 d.params.retries ? std::to_string(*d.params.retries).c_str() : "default");
     std::printf("  metadata:    v%u, commit %llu, open count %d\n", s.version,
                 static_cast<unsigned long long>(s.seq), d.info.open_count);
+    if (s.scan)
+        std::printf("  scan:        %s, %u MiB/s, pass %llu at %u%%; this pass found %llu bad "
+                    "and %llu weak unit(s)\n",
+                    s.scan->state.c_str(), s.scan->rate,
+                    static_cast<unsigned long long>(s.scan->pass), s.scan->progress,
+                    static_cast<unsigned long long>(s.scan->bad),
+                    static_cast<unsigned long long>(s.scan->weak));
 }
 
 int do_status(StatusOptions o) {
@@ -771,8 +804,16 @@ int do_status(StatusOptions o) {
             devs.push_back(load_device(n));
     if (o.format == "prometheus") {
         std::vector<PrometheusDevice> p;
-        for (const auto& d : devs)
+        const auto now = static_cast<uint64_t>(std::time(nullptr));
+        for (const auto& d : devs) {
             p.push_back({d.info.name, d.main_path, d.spare_path, d.status});
+            // The health metrics need the history on the spare; best effort.
+            try {
+                p.back().health = remapctl::device_health(d.spare_path, d.status, now);
+            } catch (const Error& e) {
+                note(fmt::format("{}: no health metrics: {}", d.info.name, e.what()));
+            }
+        }
         std::fputs(prometheus_text(p).c_str(), stdout);
     } else if (o.format == "json") {
         print_json(device_json(devs.at(0)));
@@ -985,6 +1026,31 @@ private:
 };
 
 // Compares two looks at a device and reports every change of state.
+// The background scan: findings, finished passes, start and stop.
+void report_scan(Reporter& rep, const std::string& name, const TargetStatus& was,
+                 const TargetStatus& now) {
+    if (!now.scan || !was.scan)
+        return;
+    const ScanStatus &a = *was.scan, &b = *now.scan;
+    if (b.pass == a.pass && (b.bad > a.bad || b.weak > a.weak))
+        rep.emit(name, "scan-found",
+                 {{"pass", b.pass},
+                  {"bad", b.bad},
+                  {"weak", b.weak},
+                  {"new_bad", b.bad - std::min(a.bad, b.bad)},
+                  {"new_weak", b.weak - std::min(a.weak, b.weak)}},
+                 fmt::format("scan pass {} found {} more bad unit(s) (now pending) and {} more "
+                             "weak unit(s) (remapped); {} and {} in this pass",
+                             b.pass, b.bad - std::min(a.bad, b.bad),
+                             b.weak - std::min(a.weak, b.weak), b.bad, b.weak));
+    if (b.pass > a.pass)
+        rep.emit(name, "scan-pass", {{"pass", b.pass}},
+                 fmt::format("scan pass {} complete", b.pass));
+    if (b.state != a.state)
+        rep.emit(name, "scan-state", {{"from", a.state}, {"to", b.state}},
+                 fmt::format("scan {} -> {}", a.state, b.state));
+}
+
 void report_changes(Reporter& rep, Watched& w, const TargetStatus& now,
                     const std::map<uint64_t, UnitInfo>* units) {
     const TargetStatus& was = w.status;
@@ -1036,6 +1102,7 @@ void report_changes(Reporter& rep, Watched& w, const TargetStatus& now,
     if (now.spare_total && now.spare_used == now.spare_total && was.spare_used < was.spare_total)
         rep.emit(w.name, "spare-full", {{"spare_total", now.spare_total}},
                  "the spare pool is full: new failures cannot be remapped");
+    report_scan(rep, w.name, was, now);
     w.status = now;
 }
 
@@ -1148,6 +1215,107 @@ int do_monitor(const MonitorOptions& o) {
     std::_Exit(exit_ok);
 }
 
+// ---- health and scan ------------------------------------------------------------
+
+// "key=value ..." with numbers or words as values (the scan status answer).
+std::vector<std::pair<std::string, json>> parse_stats_answer_words(const std::string& answer) {
+    std::vector<std::pair<std::string, json>> out;
+    std::size_t i = 0;
+    while (i < answer.size()) {
+        while (i < answer.size() && std::isspace(static_cast<unsigned char>(answer[i])))
+            i++;
+        std::size_t j = i;
+        while (j < answer.size() && !std::isspace(static_cast<unsigned char>(answer[j])))
+            j++;
+        const std::string tok = answer.substr(i, j - i);
+        i = j;
+        const auto eq = tok.find('=');
+        if (tok.empty() || eq == std::string::npos)
+            continue;
+        const std::string v = tok.substr(eq + 1);
+        const bool num = !v.empty() && v.find_first_not_of("0123456789") == std::string::npos;
+        out.emplace_back(tok.substr(0, eq), num ? json(std::stoull(v)) : json(v));
+    }
+    return out;
+}
+
+int do_health(const remapctl::HealthOptions& o) {
+    if (o.name.empty() == o.spare.empty())
+        usage_error("health needs either a NAME (a live device) or --spare DEV (offline)");
+    const auto now = static_cast<uint64_t>(std::time(nullptr));
+    auto metadata_failed = [](const std::string& spare, const Error& e) {
+        fail(exit_metadata, fmt::format("cannot read the metadata on {}: {}; run `remap-check "
+                                        "{}`",
+                                        spare, e.what(), spare));
+    };
+    if (!o.spare.empty()) {
+        must_exist(o.spare, "spare");
+        try {
+            const HealthReport h = remapctl::device_health(o.spare, std::nullopt, now);
+            return remapctl::print_health(o, "offline", h, std::nullopt, {});
+        } catch (const MetadataError& e) {
+            metadata_failed(o.spare, e);
+        }
+    }
+    require_dm();
+    const RemapDevice d = load_device(o.name);
+    std::string note_text;
+    HealthReport h;
+    try {
+        h = remapctl::device_health(d.spare_path, d.status, now);
+    } catch (const Error& e) {
+        // The live counts still grade the device; only the history is missing.
+        note_text =
+            fmt::format("no history: cannot read the metadata on {} ({})", d.spare_path, e.what());
+        HealthInput in;
+        in.now = now;
+        in.mode = d.status.mode;
+        in.spare_total = d.status.spare_total;
+        in.spare_used = d.status.spare_used;
+        in.capacity = d.status.capacity;
+        in.slots_used = d.status.entries + d.status.spare_bad;
+        in.pending = d.status.pending;
+        h = assess(in);
+    }
+    return remapctl::print_health(o, "online", h, d.status, note_text);
+}
+
+struct ScanCmdOptions {
+    std::string action;
+    std::string name;
+    std::optional<unsigned> rate;
+    bool json = false;
+};
+
+int do_scan(const ScanCmdOptions& o) {
+    if (o.rate && o.action != "start")
+        usage_error("--rate goes with `scan start` only");
+    if (o.rate && (*o.rate < 1 || *o.rate > max_scan_rate))
+        usage_error(
+            fmt::format("--rate {} is out of range (1 to {} MiB/s)", *o.rate, max_scan_rate));
+    require_dm();
+    RemapDevice d = load_device(o.name);
+    if (!d.status.scan)
+        fail(exit_unavailable, fmt::format("the dm-remap module of '{}' has no background scan; "
+                                           "load a newer dm-remap module",
+                                           o.name));
+    if (o.action == "start")
+        message(o.name, o.rate ? fmt::format("scan start {}", *o.rate) : "scan start");
+    else if (o.action == "stop")
+        message(o.name, "scan stop");
+    const std::string answer = message(o.name, "scan status");
+    json j = json::object();
+    for (const auto& [k, v] : parse_stats_answer_words(answer))
+        j[k] = v;
+    if (o.json) {
+        j["name"] = o.name;
+        print_json(j);
+    } else {
+        std::printf("%s: scan %s\n", o.name.c_str(), answer.c_str());
+    }
+    return exit_ok;
+}
+
 // ---- main ---------------------------------------------------------------------
 
 // Runs an action, turning remapctl's own failures into exit codes.
@@ -1253,6 +1421,12 @@ int main(int argc, char** argv) {
                            "retries of a failed I/O on main before it is remapped (0 to 100; "
                            "default: the target's, 3)");
     create_cmd->add_flag("--json", co.json, "print the result as JSON");
+    create_cmd->add_option("--scan-rate", co.scan_rate,
+                           "run the background scan from the start, at this many MiB/s (0 to "
+                           "4096; 0 or absent: off until `remapctl scan start`)");
+    create_cmd->add_option("--slow-ms", co.slow_ms,
+                           "a scan read slower than this many milliseconds marks its unit weak "
+                           "(1 to 600000; default 1000)");
 
     RemoveOptions ro;
     auto* remove_cmd = app.add_subcommand("remove", "Deactivate the dm-remap device NAME.");
@@ -1314,6 +1488,27 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(10u, 60000u));
     monitor_cmd->add_flag("--once", mo.once, "print the initial state and exit");
 
+    remapctl::HealthOptions ho;
+    auto* health_cmd = app.add_subcommand(
+        "health", "Grade the health of dm-remap device NAME (online) or of the spare DEV "
+                  "(offline, from its metadata alone): spare use, pending units, remaps per "
+                  "day, the projected date of spare exhaustion with its method and confidence. "
+                  "Exits 0 ok, 1 warn, 2 critical.");
+    health_cmd->add_option("NAME", ho.name, "the dm device name");
+    health_cmd->add_option("--spare", ho.spare, "a spare device or image, read offline");
+    health_cmd->add_flag("--json", ho.json, "print the report as JSON");
+
+    ScanCmdOptions sco;
+    auto* scan_cmd = app.add_subcommand(
+        "scan", "Start, stop or show the background scan of NAME, which reads the main device "
+                "at a bounded rate and remaps weak units before they fail.");
+    scan_cmd->add_option("ACTION", sco.action, "start, stop or status")
+        ->required()
+        ->check(CLI::IsMember({"start", "stop", "status"}));
+    scan_cmd->add_option("NAME", sco.name, "the dm device name")->required();
+    scan_cmd->add_option("--rate", sco.rate, "with start: the rate in MiB/s (1 to 4096)");
+    scan_cmd->add_flag("--json", sco.json, "print the scan status as JSON");
+
     // activate and deactivate: the devices of /etc/remaptab (activate.cpp).
     remapctl::ActivateOptions ao;
     auto* activate_cmd = app.add_subcommand(
@@ -1344,7 +1539,7 @@ int main(int argc, char** argv) {
 
     return run("remapctl",
                "remapctl {format|migrate|create|remove|list|status|remap|query|stats|monitor|"
-               "activate|deactivate} "
+               "health|scan|activate|deactivate} "
                "[OPTIONS] [ARGS]",
                app, argc, argv, [&] {
                    return guarded([&] {
@@ -1368,6 +1563,10 @@ int main(int argc, char** argv) {
                            return do_stats(sto);
                        if (*monitor_cmd)
                            return do_monitor(mo);
+                       if (*health_cmd)
+                           return do_health(ho);
+                       if (*scan_cmd)
+                           return do_scan(sco);
                        if (*activate_cmd)
                            return remapctl::activate(ao, actions);
                        if (*deactivate_cmd)

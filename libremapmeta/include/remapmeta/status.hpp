@@ -8,6 +8,7 @@
 #pragma once
 
 #include "remapmeta/errors.hpp"
+#include "remapmeta/health.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -27,7 +28,9 @@ public:
 };
 
 inline constexpr std::string_view target_name = "remap";
-inline constexpr unsigned max_retries = 100; // the kernel's RM_MAX_RETRIES
+inline constexpr unsigned max_retries = 100;    // the kernel's RM_MAX_RETRIES
+inline constexpr unsigned max_scan_rate = 4096; // MiB/s, the kernel's RM_SCAN_MAX_RATE
+inline constexpr unsigned max_slow_ms = 600000; // the kernel's RM_SCAN_MAX_SLOW_MS
 
 // ---- Table line ---------------------------------------------------------------
 
@@ -36,10 +39,13 @@ struct TableParams {
     std::string main;  // a path or major:minor
     std::string spare; // a path or major:minor
     std::optional<unsigned> retries;
+    std::optional<unsigned> scan_rate = std::nullopt; // MiB/s; 0: not started at resume
+    std::optional<unsigned> slow_ms = std::nullopt;   // a scan read slower than this is weak
 };
 
-// "<main> <spare>" or "<main> <spare> 2 retries <n>". Throws ParameterError
-// for an empty or space-holding device or retries above max_retries.
+// "<main> <spare>", then "<#features>" and "retries <n>", "scan_rate <n>",
+// "slow_ms <n>" for those set. Throws ParameterError for an empty or
+// space-holding device or a value out of range.
 std::string format_table_params(const TableParams& p);
 // "0 <len> remap <params>": the whole line, as `dmsetup create --table` takes it.
 std::string format_table_line(uint64_t len_sectors, const TableParams& p);
@@ -47,6 +53,17 @@ std::string format_table_line(uint64_t len_sectors, const TableParams& p);
 TableParams parse_table_params(std::string_view params);
 
 // ---- Status line --------------------------------------------------------------
+
+// The background scan's status fields 17 to 23 (docs/dm-remap.rst, "Status").
+struct ScanStatus {
+    std::string state;     // off, running or paused
+    uint32_t rate = 0;     // MiB/s
+    uint64_t pass = 0;     // completed passes
+    uint64_t cursor = 0;   // next unit to read
+    uint32_t progress = 0; // percent of this pass
+    uint64_t bad = 0;      // units found unreadable this pass (now pending)
+    uint64_t weak = 0;     // units found slow or needing a retry this pass (remapped)
+};
 
 // The status INFO fields, in the kernel's order (docs/dm-remap.rst, "Status").
 struct TargetStatus {
@@ -66,7 +83,8 @@ struct TargetStatus {
     uint64_t main_errors = 0;
     uint64_t spare_errors = 0;
     uint64_t retries = 0;
-    std::size_t extra_fields = 0; // fields a newer module appended (ignored)
+    std::optional<ScanStatus> scan; // fields 17 to 23; none from an older module
+    std::size_t extra_fields = 0;   // fields a newer module appended (ignored)
 
     // Units served from the spare.
     uint64_t remapped() const noexcept {
@@ -87,9 +105,11 @@ struct StatusField {
 // The numeric fields of `s` in the kernel's order (mode excluded).
 std::vector<StatusField> numeric_fields(const TargetStatus& s);
 
-// Parses the INFO text after "<start> <len> remap". Fields a newer module
-// appends after the known 16 are counted and ignored; fewer fields, a
-// non-number or an unknown-looking mode throw StatusError.
+// Parses the INFO text after "<start> <len> remap". The scan fields 17 to 23
+// are read when all seven are there (an older module has only 16 fields);
+// fields a newer module appends after them are counted and ignored; fewer
+// than 16 fields, a non-number or an unknown-looking mode or scan state
+// throw StatusError.
 TargetStatus parse_status(std::string_view params);
 
 // ---- Message answers ----------------------------------------------------------
@@ -131,10 +151,14 @@ struct PrometheusDevice {
     std::string main;  // main device path, for dm_remap_info
     std::string spare; // spare device path, for dm_remap_info
     TargetStatus status;
+    std::optional<HealthReport> health = std::nullopt; // when the spare's metadata was read
 };
 
 // The text exposition format (as node_exporter's textfile collector reads
-// it): HELP and TYPE once per metric, one sample per device.
+// it): HELP and TYPE once per metric, one sample per device. The scan
+// metrics (dm_remap_scan_*) cover the devices whose status has the scan
+// fields, the health metrics (dm_remap_health_*) those with a health report;
+// a metric no device has is left out.
 std::string prometheus_text(std::span<const PrometheusDevice> devices);
 
 // Escapes a label value: backslash, double quote and newline.

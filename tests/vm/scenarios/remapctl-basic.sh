@@ -122,8 +122,9 @@ grep -q '^dm_remap_mode{device="r",mode="ok"} 1$' /tmp/prom.txt || die "promethe
 # Every line is a HELP, a TYPE or a sample of a dm_remap_ metric with a device label.
 bad="$(grep -vE '^(# (HELP|TYPE) dm_remap_[a-z_]+ .+|dm_remap_[a-z_]+\{device="[^"]*"(,[a-z_]+="[^"]*")*\} [0-9]+)$' /tmp/prom.txt || true)"
 [[ -z $bad ]] || die "prometheus lines out of grammar: $bad"
-remapctl status --format prometheus | grep -q '^dm_remap_info{device="r",' ||
-	die "prometheus without NAME does not cover r"
+# To a file: grep -q may exit before remapctl is done writing (SIGPIPE).
+remapctl status --format prometheus >/tmp/prom-all.txt
+grep -q '^dm_remap_info{device="r",' /tmp/prom-all.txt || die "prometheus without NAME does not cover r"
 
 # --- list ---------------------------------------------------------------------------
 remapctl list | tee /tmp/list.txt
