@@ -365,6 +365,25 @@ static int map_unit(struct remap_c *rc, struct bio *bio, struct remap_bio *pb,
 	return DM_MAPIO_SUBMITTED;
 }
 
+/*
+ * Entries from lk->e[i] on, up to unit `last`, of units remapped to
+ * consecutive spare blocks: one bio to the spare serves them all, as one
+ * bio to main would (a failed multi-unit write remaps its units in order).
+ */
+static u64 remapped_run(const struct rm_lookup *lk, u64 i, u64 last)
+{
+	const struct rm_lookup_entry *e = &lk->e[i];
+	u64 n = 1;
+
+	if (rm_lookup_state(e) != RM4_STATE_REMAPPED)
+		return 1;
+	while (i + n < lk->nr && e[n].main == e->main + n &&
+	       e[n].main <= last && e[n].spare == e->spare + n &&
+	       rm_lookup_state(&e[n]) == RM4_STATE_REMAPPED)
+		n++;
+	return n;
+}
+
 /* The slow path: the table is not empty or a remap is in progress. */
 static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 			  struct remap_bio *pb)
@@ -374,7 +393,7 @@ static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 	const u64 last = sector_to_unit(rc, bio_end_sector(bio) - 1);
 	struct rm_lookup_entry e = { 0 };
 	struct remap_lookup *rl;
-	u64 next = U64_MAX;
+	u64 next = U64_MAX, run = 1;
 	unsigned long active, flags;
 
 	/* Read the busy state before the lookup: see remap_worker(). */
@@ -388,6 +407,7 @@ static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 		if (i < rl->lk.nr && rl->lk.e[i].main <= last) {
 			e = rl->lk.e[i];
 			next = e.main;
+			run = remapped_run(&rl->lk, i, last);
 		}
 	}
 	rcu_read_unlock();
@@ -411,6 +431,8 @@ static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 			if (b < next) {
 				next = b;
 				e.slot_state = 0;
+			} else if (b < next + run) {
+				run = b - next;
 			}
 		}
 		spin_unlock_irqrestore(&rc->lock, flags);
@@ -423,9 +445,9 @@ static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 		dm_accept_partial_bio(bio, unit_to_sector(rc, next) - sector);
 		return map_to_main(rc, bio, pb);
 	}
-	if (last > first)
+	if (last >= first + run)
 		dm_accept_partial_bio(bio,
-				      unit_to_sector(rc, first + 1) - sector);
+				      unit_to_sector(rc, first + run) - sector);
 	return map_unit(rc, bio, pb, first, &e);
 }
 
