@@ -120,7 +120,7 @@ grep -q '^# TYPE dm_remap_writes_total counter$' /tmp/prom.txt || die "prometheu
 grep -q '^dm_remap_remapped_units{device="r"} 2$' /tmp/prom.txt || die "prometheus: remapped"
 grep -q '^dm_remap_mode{device="r",mode="ok"} 1$' /tmp/prom.txt || die "prometheus: mode"
 # Every line is a HELP, a TYPE or a sample of a dm_remap_ metric with a device label.
-bad="$(grep -vE '^(# (HELP|TYPE) dm_remap_[a-z_]+ .+|dm_remap_[a-z_]+\{device="[^"]*"(,[a-z_]+="[^"]*")*\} [0-9]+)$' /tmp/prom.txt || true)"
+bad="$(grep -vE '^(# (HELP|TYPE) dm_remap_[a-z_]+ .+|dm_remap_[a-z_]+\{device="[^"]*"(,[a-z_]+="[^"]*")*\} [0-9]+(\.[0-9]+)?(e-?[0-9]+)?)$' /tmp/prom.txt || true)"
 [[ -z $bad ]] || die "prometheus lines out of grammar: $bad"
 # To a file: grep -q may exit before remapctl is done writing (SIGPIPE).
 remapctl status --format prometheus >/tmp/prom-all.txt
