@@ -26,7 +26,9 @@ dmsetup load wmain <<EOT || die "cannot load the delay table"
 2400 16 delay $base 2400 1500 $base 2400 0
 2416 $((total - 2416)) linear $base 2416
 EOT
-dmsetup suspend --noudevsync wmain && dmsetup resume --noudevsync wmain || die "cannot switch wmain"
+if ! dmsetup suspend --noudevsync wmain || ! dmsetup resume --noudevsync wmain; then
+	die "cannot switch wmain to the delay table"
+fi
 
 dev="$(dm_create w "0 $total remap $main $spare 4 scan_rate 64 slow_ms 500")"
 for _ in $(seq 900); do
