@@ -25,6 +25,12 @@
 //     (Two cached writes of one sector: the cache holds the newer one, so a
 //     kept older one never lands after a kept newer one; keeping a subset
 //     and applying it in log order covers every order of distinct sectors.)
+// One order the log cannot give: a cached write is logged at the next
+// flush, so it lands in the log after a FUA write that was issued after it
+// completed. If both wrote one sector, the replay puts the older data on
+// top. The workload never does that (it flushes before such a FUA write);
+// dm-remap's own FUA writes (commits) go to blocks no cached write touches
+// without a flush in between.
 //
 // Crash points (in log order, only after the mark --start-mark):
 //   flush   right after each flush entry: the state is exact;

@@ -45,9 +45,13 @@
 // or was already written whole (so the rest of the unit can be read; with
 // --partial-ok 1 into any unit: the bad units fail writes only). One
 // write in five is a FUA write; the others are followed by an fdatasync
-// after 1..8 writes. --whole-only 1: no sub-unit writes (so no write needs
-// to read from main). Failed writes are journaled and the writer goes on;
-// a failed fdatasync stops it, unless --keep-going 1.
+// after 1..8 writes. A FUA write that overlaps a write not yet followed by
+// an fdatasync gets one first: dm-log-writes logs a cached write only at
+// the next flush, after a later FUA write of the same sector, so its log
+// could not tell which of the two the medium holds. --whole-only 1: no
+// sub-unit writes (so no write needs to read from main). Failed writes are
+// journaled and the writer goes on; a failed fdatasync stops it, unless
+// --keep-going 1.
 //
 // verify. --acked N: only acknowledgements 1..N count (default: all in the
 // journal). For each sector that an acknowledged write covered, the sector
@@ -134,6 +138,12 @@ int do_write(const WriteArgs& a) {
     const uint64_t max_len = 16 * a.unit;
     uint8_t* buf = aligned(max_len);
     uint64_t seq = 0, ack = 0, unsynced = 0, sync_every = 1 + below(8);
+    std::vector<std::pair<uint64_t, uint64_t>> unsynced_ranges; // completed, not flushed
+    auto overlaps_unsynced = [&](uint64_t off, uint64_t len) {
+        return std::any_of(unsynced_ranges.begin(), unsynced_ranges.end(), [&](const auto& r) {
+            return r.first < off + len && off < r.first + r.second;
+        });
+    };
     uint64_t n_ok = 0, n_err = 0, n_fua = 0, n_sync = 0;
     auto acknowledge = [&](char kind, uint64_t s) {
         ack++;
@@ -172,6 +182,19 @@ int do_write(const WriteArgs& a) {
         for (uint64_t s = 0; s < len / kSector; s++)
             fill_sector(buf + s * kSector, a.seed, off / kSector + s, seq);
         const bool fua = below(5) == 0;
+        if (fua && overlaps_unsynced(off, len)) {
+            // dm-log-writes logs a cached write at the next flush, after a
+            // FUA write of the same sector that came later: the log could
+            // not tell which one the medium holds. Flush it first.
+            if (fdatasync(fd) == 0) {
+                n_sync++;
+                acknowledge('S', seq - 1);
+                unsynced = 0;
+                unsynced_ranges.clear();
+            } else if (!a.keep_going) {
+                fail(fmt::format("fdatasync {}: {}", a.dev, std::strerror(errno)));
+            }
+        }
         j.line(fmt::format("W {} {} {}", seq, off, len));
         iovec iov{buf, static_cast<size_t>(len)};
         const ssize_t n = pwritev2(fd, &iov, 1, static_cast<off_t>(off), fua ? RWF_DSYNC : 0);
@@ -191,8 +214,10 @@ int do_write(const WriteArgs& a) {
             continue;
         }
         j.line(fmt::format("C {}", seq));
+        unsynced_ranges.emplace_back(off, len);
         if (++unsynced >= sync_every) {
             unsynced = 0;
+            unsynced_ranges.clear();
             sync_every = 1 + below(8);
             if (fdatasync(fd) != 0) {
                 if (!a.keep_going)
