@@ -26,7 +26,7 @@
 # Two workloads: 4 KiB units and 16 KiB units (sub-unit writes into good
 # and remapped units).
 #
-# Per workload, CI replays 40 flush/FUA points (evenly spread) and 10
+# Per workload, CI replays 30 flush/FUA points (evenly spread) and 8
 # random ones; DMREMAP_FULL=1 a longer workload, 500 and 100 (over 1,000
 # points per kernel, about 10 to 20 minutes). POINTS and RANDOM_POINTS override
 # the bounds, OPS the workload length, SEED the seed (it is logged),
@@ -39,7 +39,7 @@ T="$DMREMAP_BUILD/tests/support"
 if [[ ${DMREMAP_FULL:-0} == 1 ]]; then
 	OPS=${OPS:-600} POINTS=${POINTS:-500} RANDOM_POINTS=${RANDOM_POINTS:-100}
 else
-	OPS=${OPS:-150} POINTS=${POINTS:-40} RANDOM_POINTS=${RANDOM_POINTS:-10}
+	OPS=${OPS:-120} POINTS=${POINTS:-30} RANDOM_POINTS=${RANDOM_POINTS:-8}
 fi
 SEED=${SEED:-$((RANDOM * 32768 + RANDOM))}
 log "seed $SEED, $OPS writes, up to $POINTS flush/FUA points and $RANDOM_POINTS random points per workload"
