@@ -1028,7 +1028,49 @@ out:
 	bio_endio(bio);
 }
 
-/* Replays a main write that finished under a remap to the spare blocks. */
+/*
+ * A write that reached main while its unit became pending: a failed read or
+ * the scan found the unit unreadable while the write was in flight. Written
+ * whole, the unit now holds the write's data on main: clear the entry, as a
+ * rewrite of a pending unit does. Written in part, the rest of the unit is
+ * still lost: the unit stays pending and the write fails, as it would have
+ * had it come after (a read of the unit would fail anyway).
+ */
+static blk_status_t late_write_pending(struct remap_c *rc, u64 u,
+				       const struct rm_lookup_entry *e,
+				       bool whole)
+{
+	struct rm4_entry free_entry = { 0 };
+	struct rm_lookup_entry change = *e;
+	const u64 slot = rm_lookup_slot(e);
+
+	if (!whole) {
+		DMERR_LIMIT(
+			"partial write to unit %llu met it becoming pending: rewrite the whole unit (%u bytes) to recover it",
+			u, rc->md.sb.unit_bytes);
+		return BLK_STS_IOERR;
+	}
+	/* Clearing the entry needs a metadata write. */
+	if (!can_remap(rc))
+		return BLK_STS_IOERR;
+	change.slot_state = 0;
+	if (rm_md_stage(&rc->md, slot, &free_entry)) {
+		commit_and_publish(rc, NULL, 0);
+		return BLK_STS_IOERR;
+	}
+	rc->delta.pending--;
+	if (commit_and_publish(rc, &change, 1))
+		return BLK_STS_IOERR;
+	__clear_bit(slot, rc->md.slots);
+	if (e->spare != RM_LOOKUP_NO_SPARE)
+		__clear_bit(e->spare, rc->md.pool);
+	return BLK_STS_OK;
+}
+
+/*
+ * Replays a main write that finished under a remap to the spare blocks; a
+ * unit that became pending meanwhile: see late_write_pending().
+ */
 static void handle_late_write(struct remap_c *rc, struct bio *bio)
 {
 	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
@@ -1045,8 +1087,16 @@ static void handle_late_write(struct remap_c *rc, struct bio *bio)
 		const sector_t s1 = min(end, us + unit_len(rc, u));
 		struct rm_lookup_entry e;
 
-		if (!lookup_unit(rc, u, &e) ||
-		    rm_lookup_state(&e) != RM4_STATE_REMAPPED)
+		if (!lookup_unit(rc, u, &e))
+			continue;
+		if (rm_lookup_state(&e) == RM4_STATE_PENDING) {
+			status = late_write_pending(
+					 rc, u, &e,
+					 s0 == us && s1 == us + unit_len(rc, u))
+					 ?: status;
+			continue;
+		}
+		if (rm_lookup_state(&e) != RM4_STATE_REMAPPED)
 			continue;
 		write_data(bio, iter, (s0 - start) << 9, (s1 - s0) << 9,
 			   rc->unit_buf);
