@@ -124,7 +124,7 @@ setup "$ROUND"
 dev="$(dm_create hk-r "0 $total remap $main $spare")"
 journal=$RESULTS/journal
 : >"$journal"
-wargs=(--dev "$dev" --journal "$journal" --seed $((SEED0 + ROUND)) --units "0:$units" --unit $U
+wargs=(--dev "$dev" --journal "$journal" --seed $((SEED0 + ROUND)) --units "0:$units" --unit "$U"
 	--bad "$(bad_units "$ROUND" | tr ' ' ,)")
 if ((standalone == 0)); then
 	: >"$RESULTS/writing"
