@@ -22,8 +22,7 @@
 
 #define DM_MSG_PREFIX "remap"
 
-#define RM_SCAN_CHUNK_SECTORS 256u /* 128 KiB per read */
-#define RM_SCAN_BUSY_FACTOR 8	   /* slow-down while foreground I/O flows */
+#define RM_SCAN_BUSY_FACTOR 8 /* slow-down while foreground I/O flows */
 #define RM_SCAN_SAVE_INTERVAL (30 * HZ)
 
 static int scan_read(struct rm_scan *s, sector_t sector, sector_t count)
@@ -53,10 +52,22 @@ static int scan_read(struct rm_scan *s, sector_t sector, sector_t count)
 
 static bool scan_running(struct rm_scan *s)
 {
-	return READ_ONCE(s->enabled) && READ_ONCE(s->active);
+	return READ_ONCE(s->enabled) && READ_ONCE(s->active) &&
+	       READ_ONCE(s->halt) == RM_SCAN_RUN;
 }
 
-/* Persists the cursor when it moved. Caller: the work, or with it stopped. */
+/* Stops the scan until "scan start" or a resume; the cursor stays. */
+static void scan_halt(struct rm_scan *s, enum rm_scan_halt why, u64 unit)
+{
+	WRITE_ONCE(s->halt, why);
+	s->ops->halted(s->ctx, why, unit);
+}
+
+/*
+ * Persists the cursor when it moved. Caller: the work, or with it stopped.
+ * A failed save halts the scan, but leaves the mode alone: the cursor is
+ * only a hint, and the other superblock copy still holds a valid one.
+ */
 static void scan_save(struct rm_scan *s)
 {
 	const u64 cursor = READ_ONCE(s->cursor);
@@ -65,30 +76,102 @@ static void scan_save(struct rm_scan *s)
 	s->saved_at = jiffies;
 	if (cursor == s->saved_cursor && pass == s->saved_pass)
 		return;
-	s->ops->save(s->ctx, cursor, pass);
+	if (s->ops->save(s->ctx, cursor, pass)) {
+		if (READ_ONCE(s->halt) == RM_SCAN_RUN)
+			scan_halt(s, RM_SCAN_HALT_SAVE, cursor);
+		return;
+	}
 	s->saved_cursor = cursor;
 	s->saved_pass = pass;
 }
 
-/* Checks the units of a chunk one by one; returns how many were done. */
+/* A unit to read before recording unit `first`.. as unreadable. */
+static u64 scan_probe(struct rm_scan *s, u64 first, u64 n)
+{
+	if (s->good_unit != U64_MAX)
+		return s->good_unit;
+	if (first + n < s->units)
+		return first + n;
+	return first ? first - 1 : U64_MAX;
+}
+
+/* Maps a verdict that stops the scan to its reason. */
+static enum rm_scan_halt scan_verdict_halt(enum rm_scan_verdict v)
+{
+	switch (v) {
+	case RM_SCAN_FAILED:
+		return RM_SCAN_HALT_MODE;
+	case RM_SCAN_OUTAGE:
+		return RM_SCAN_HALT_UNREACHABLE;
+	case RM_SCAN_RESERVE:
+		return RM_SCAN_HALT_RESERVE;
+	default:
+		return RM_SCAN_RUN;
+	}
+}
+
+/*
+ * Checks the units of a chunk one by one, then records the unreadable ones,
+ * each after a read of a unit that read before (the probe) and of itself
+ * again: when main fails reads wholesale (an outage, a cable, a path
+ * switch), nothing is recorded and the scan halts. Returns how many units
+ * are done: n, or 0 when the chunk must be checked again (stopped, halted).
+ */
 static u64 scan_check_units(struct rm_scan *s, u64 first, u64 n,
 			    unsigned int slow_ms)
 {
-	u64 i;
+	enum rm_scan_verdict v;
+	unsigned long i;
+	u64 probe;
 
-	for (i = 0; i < n && scan_running(s); i++) {
-		switch (s->ops->check_unit(s->ctx, first + i, slow_ms)) {
+	bitmap_zero(s->unreadable, RM_SCAN_CHUNK_SECTORS);
+	for (i = 0; i < n; i++) {
+		if (!scan_running(s))
+			return 0;
+		v = s->ops->check_unit(s->ctx, first + i, slow_ms);
+		switch (v) {
 		case RM_SCAN_WEAK:
 			WRITE_ONCE(s->found_weak, s->found_weak + 1);
+			fallthrough;
+		case RM_SCAN_GOOD:
+			s->good_unit = first + i;
 			break;
+		case RM_SCAN_UNREADABLE:
+			__set_bit(i, s->unreadable);
+			break;
+		case RM_SCAN_KNOWN:
+		case RM_SCAN_BAD:
+			break;
+		default:
+			scan_halt(s, scan_verdict_halt(v), first + i);
+			return 0;
+		}
+	}
+	probe = scan_probe(s, first, n);
+	for (i = 0; i < n; i++) {
+		if (!test_bit(i, s->unreadable))
+			continue;
+		if (!scan_running(s))
+			return 0;
+		if (READ_ONCE(s->found_bad) >= RM_SCAN_MAX_PENDING) {
+			scan_halt(s, RM_SCAN_HALT_LIMIT, first + i);
+			return 0;
+		}
+		v = s->ops->record_bad(s->ctx, first + i, probe);
+		switch (v) {
 		case RM_SCAN_BAD:
 			WRITE_ONCE(s->found_bad, s->found_bad + 1);
 			break;
-		default:
+		case RM_SCAN_GOOD:
+		case RM_SCAN_KNOWN:
 			break;
+		default:
+			scan_halt(s, scan_verdict_halt(v) ?: RM_SCAN_HALT_MODE,
+				  first + i);
+			return 0;
 		}
 	}
-	return i;
+	return n;
 }
 
 static void scan_work(struct work_struct *ws)
@@ -100,7 +183,8 @@ static void scan_work(struct work_struct *ws)
 	const unsigned int rate = READ_ONCE(s->rate);
 	sector_t start, count;
 	ktime_t t0, now;
-	u64 u, n, act, ns;
+	u64 u, n, act, act0, ns;
+	bool slow;
 	int r;
 
 	if (!scan_running(s))
@@ -113,11 +197,17 @@ static void scan_work(struct work_struct *ws)
 	count = min_t(sector_t, (sector_t)n << s->unit_shift,
 		      s->main_sectors - start);
 
+	act0 = s->ops->activity(s->ctx);
 	t0 = ktime_get();
 	r = scan_read(s, start, count);
 	ns = ktime_to_ns(ktime_sub(ktime_get(), t0));
-	if (r || ns > (u64)slow_ms * NSEC_PER_MSEC)
+	/* A read that shared the disk with foreground I/O is not slow. */
+	slow = ns > (u64)slow_ms * NSEC_PER_MSEC &&
+	       s->ops->activity(s->ctx) == act0;
+	if (r || slow)
 		n = scan_check_units(s, u, n, slow_ms);
+	else
+		s->good_unit = u;
 
 	WRITE_ONCE(s->cursor, u + n);
 	if (u + n >= s->units) {
@@ -128,10 +218,10 @@ static void scan_work(struct work_struct *ws)
 		WRITE_ONCE(s->found_weak, 0);
 		WRITE_ONCE(s->cursor, 0);
 		WRITE_ONCE(s->pass, s->pass + 1);
-		scan_save(s);
-	} else if (time_after(jiffies, s->saved_at + RM_SCAN_SAVE_INTERVAL)) {
-		scan_save(s);
 	}
+	/* Also at the end of a pass: a small device wraps many times a minute. */
+	if (time_after(jiffies, s->saved_at + RM_SCAN_SAVE_INTERVAL))
+		scan_save(s);
 
 	/* Pace: `count` sectors at `rate` MiB/s, slower under foreground I/O. */
 	ns = div_u64(((u64)count << SECTOR_SHIFT) * NSEC_PER_SEC,
@@ -154,6 +244,7 @@ static void scan_work(struct work_struct *ws)
 int rm_scan_init(struct rm_scan *s, const char *name)
 {
 	mutex_init(&s->lock);
+	s->good_unit = U64_MAX;
 	INIT_DELAYED_WORK(&s->work, scan_work);
 	if (!s->rate)
 		s->rate = RM_SCAN_DEFAULT_RATE;
@@ -195,6 +286,9 @@ void rm_scan_set_active(struct rm_scan *s, bool active)
 	mutex_lock(&s->lock);
 	WRITE_ONCE(s->active, active);
 	if (active) {
+		/* A resume starts a halted scan again. */
+		WRITE_ONCE(s->halt, RM_SCAN_RUN);
+		s->good_unit = U64_MAX;
 		s->saved_cursor = READ_ONCE(s->cursor);
 		s->saved_pass = READ_ONCE(s->pass);
 		s->saved_at = jiffies;
@@ -210,17 +304,28 @@ void rm_scan_set_active(struct rm_scan *s, bool active)
 
 void rm_scan_enable(struct rm_scan *s, bool enable, unsigned int rate)
 {
+	bool was_running;
+
 	mutex_lock(&s->lock);
 	if (rate)
 		WRITE_ONCE(s->rate, rate);
+	was_running = scan_running(s);
 	WRITE_ONCE(s->enabled, enable);
 	if (!enable) {
 		cancel_delayed_work_sync(&s->work);
 		if (s->active)
 			scan_save(s);
 	} else if (s->active) {
-		s->next_at = ktime_get();
-		mod_delayed_work(s->wq, &s->work, 0);
+		/*
+		 * A running scan keeps its pace (its work is queued, or queues
+		 * itself again); a new rate applies from its next read.
+		 */
+		WRITE_ONCE(s->halt, RM_SCAN_RUN);
+		if (!was_running) {
+			s->good_unit = U64_MAX;
+			s->next_at = ktime_get();
+			mod_delayed_work(s->wq, &s->work, 0);
+		}
 	}
 	mutex_unlock(&s->lock);
 }
@@ -239,7 +344,27 @@ const char *rm_scan_state(struct rm_scan *s)
 {
 	if (!READ_ONCE(s->enabled))
 		return "off";
+	if (READ_ONCE(s->halt) != RM_SCAN_RUN)
+		return "halted";
 	return READ_ONCE(s->active) ? "running" : "paused";
+}
+
+const char *rm_scan_halt_reason(struct rm_scan *s)
+{
+	switch (READ_ONCE(s->halt)) {
+	case RM_SCAN_HALT_UNREACHABLE:
+		return "main-unreachable";
+	case RM_SCAN_HALT_LIMIT:
+		return "pending-limit";
+	case RM_SCAN_HALT_RESERVE:
+		return "table-reserve";
+	case RM_SCAN_HALT_MODE:
+		return "mode";
+	case RM_SCAN_HALT_SAVE:
+		return "save-failed";
+	default:
+		return "none";
+	}
 }
 
 unsigned int rm_scan_progress(struct rm_scan *s)

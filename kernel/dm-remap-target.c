@@ -65,9 +65,10 @@ struct remap_lookup {
 };
 
 enum remap_request_kind {
-	RQ_REMAP,     /* the remap message: a proactive remap */
-	RQ_SCAN_UNIT, /* the scan checks one unit */
-	RQ_SCAN_SAVE, /* the scan persists its cursor */
+	RQ_REMAP,	/* the remap message: a proactive remap */
+	RQ_SCAN_UNIT,	/* the scan checks one unit */
+	RQ_SCAN_SAVE,	/* the scan persists its cursor */
+	RQ_SCAN_RECORD, /* the scan records an unreadable unit */
 };
 
 /* Work for the worker from a message or the scan; the caller waits. */
@@ -75,7 +76,7 @@ struct remap_request {
 	struct list_head list;
 	enum remap_request_kind kind;
 	u64 unit; /* RQ_SCAN_SAVE: the cursor */
-	u64 pass;
+	u64 pass; /* RQ_SCAN_RECORD: the probe unit */
 	unsigned int slow_ms;
 	int result;
 	struct completion done;
@@ -1139,15 +1140,35 @@ static int handle_remap(struct remap_c *rc, u64 u)
 }
 
 /*
+ * The scan leaves an eighth of the table's slots, and with `blocks` of the
+ * spare blocks, to the foreground: a write that fails on main needs both
+ * to be remapped, while what the scan finds can wait for a bigger spare.
+ */
+static bool scan_reserve_reached(struct rm_md *md, bool blocks)
+{
+	const u64 used = md->nr_remapped + md->nr_pending + md->nr_bad;
+	const u64 pool = md->sb.pool_blocks;
+
+	if (used + max_t(u64, md->capacity / 8, 1) >= md->capacity)
+		return true;
+	return blocks &&
+	       (u64)bitmap_weight(md->pool, pool) + max_t(u64, pool / 8, 1) >=
+		       pool;
+}
+
+/*
  * The scan found a read of a chunk that failed or was slow: check unit u on
- * its own. Unreadable after the retries: pending. Readable, but only after a
- * retry or slower than slow_ms: weak, so copy it to the spare while it still
- * reads and remap it, flagged proactive. Returns an enum rm_scan_verdict.
+ * its own. Unreadable after the retries: RM_SCAN_UNREADABLE, recorded later
+ * by handle_scan_record(). Readable, but only after a retry or slower than
+ * slow_ms while no foreground I/O ran (the chunk's read was slow too, so a
+ * second slow read): weak, so copy it to the spare while it still reads and
+ * remap it, flagged proactive. Returns an enum rm_scan_verdict.
  */
 static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 {
 	const sector_t us = unit_to_sector(rc, u);
 	struct rm_lookup_entry change, e;
+	struct remap_stats before, after;
 	bool weak;
 	ktime_t t0;
 	int r;
@@ -1155,17 +1176,28 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 	if (lookup_unit(rc, u, &e))
 		return RM_SCAN_KNOWN;
 	set_busy(rc, u, u);
+	sum_stats(rc, &before);
 	t0 = ktime_get();
 	r = unit_io(rc, rc->main_dev->bdev, REQ_OP_READ, us, unit_len(rc, u),
 		    rc->unit_buf);
-	weak = r || ktime_ms_delta(ktime_get(), t0) > slow_ms;
+	weak = ktime_ms_delta(ktime_get(), t0) > slow_ms;
+	if (weak) {
+		/* Slow with foreground I/O sharing the disk is not weak. */
+		sum_stats(rc, &after);
+		weak = before.reads + before.writes ==
+		       after.reads + after.writes;
+	}
+	weak = weak || r;
 	if (r)
 		r = main_io_retry(rc, REQ_OP_READ, us, unit_len(rc, u),
 				  rc->unit_buf);
 	if (r) {
-		r = mark_pending(rc, u, &change);
-		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
-		r = r ? RM_SCAN_FAILED : RM_SCAN_BAD;
+		/* Recorded by handle_scan_record(), after a probe of main. */
+		r = RM_SCAN_UNREADABLE;
+	} else if (weak && !can_remap(rc)) {
+		r = RM_SCAN_FAILED;
+	} else if (weak && scan_reserve_reached(&rc->md, true)) {
+		r = RM_SCAN_RESERVE;
 	} else if (weak) {
 		DMWARN_LIMIT(
 			"%s: scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
@@ -1181,7 +1213,50 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 	return r;
 }
 
-/* Persists the scan cursor in both superblocks. */
+/*
+ * Records unit u, which the scan found unreadable, as pending: only when
+ * it fails once more and then a unit that read before (`probe`, U64_MAX:
+ * none) still reads, so that an outage of the whole main device, or of
+ * the path to it, records nothing: the scan halts instead.
+ */
+static int handle_scan_record(struct remap_c *rc, u64 u, u64 probe)
+{
+	const sector_t us = unit_to_sector(rc, u);
+	struct rm_lookup_entry change, e;
+	int r;
+
+	if (lookup_unit(rc, u, &e))
+		return RM_SCAN_KNOWN;
+	if (!can_remap(rc))
+		return RM_SCAN_FAILED;
+	if (scan_reserve_reached(&rc->md, false))
+		return RM_SCAN_RESERVE;
+	set_busy(rc, u, u);
+	if (!main_io_fresh(rc, REQ_OP_READ, us, unit_len(rc, u),
+			   rc->unit_buf)) {
+		r = RM_SCAN_GOOD; /* it reads now: nothing to record */
+	} else if (probe < rc->main_units &&
+		   unit_io(rc, rc->main_dev->bdev, REQ_OP_READ,
+			   unit_to_sector(rc, probe), unit_len(rc, probe),
+			   rc->unit_buf)) {
+		r = RM_SCAN_OUTAGE;
+	} else {
+		r = mark_pending(rc, u, &change);
+		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		r = r ? RM_SCAN_FAILED : RM_SCAN_BAD;
+	}
+	clear_busy(rc);
+	return r;
+}
+
+/*
+ * Persists the scan cursor in both superblocks. A failure does not change
+ * the mode: the cursor is only a hint. The copy whose write failed may be
+ * torn, but the reader takes the valid copy with the larger seq (A written
+ * first: a torn A leaves B with the previous superblock; a torn B leaves
+ * the new A), and every table commit is independent of the superblock; the
+ * next load rewrites the damaged copy. The scan halts and says why.
+ */
 static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 {
 	int r;
@@ -1194,8 +1269,11 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 		return -EROFS;
 	r = rm_md_write_superblocks(&rc->md);
 	note_commit(rc);
-	if (r)
-		metadata_failed(rc, r);
+	if (r) {
+		stat_inc(rc, spare_errors);
+		DMERR("%s: scan: cannot save the cursor in the superblock (error %d): the scan stops; check the spare device",
+		      dm_table_device_name(rc->ti->table), r);
+	}
 	return r;
 }
 
@@ -1206,6 +1284,8 @@ static int handle_request(struct remap_c *rc, struct remap_request *req)
 		return handle_scan_unit(rc, req->unit, req->slow_ms);
 	case RQ_SCAN_SAVE:
 		return handle_scan_save(rc, req->unit, req->pass);
+	case RQ_SCAN_RECORD:
+		return handle_scan_record(rc, req->unit, req->pass);
 	default:
 		return handle_remap(rc, req->unit);
 	}
@@ -1432,7 +1512,19 @@ static enum rm_scan_verdict scan_check_unit(void *ctx, u64 u,
 	return req.result;
 }
 
-static void scan_save_cursor(void *ctx, u64 cursor, u64 pass)
+static enum rm_scan_verdict scan_record_bad(void *ctx, u64 u, u64 probe)
+{
+	struct remap_request req = {
+		.kind = RQ_SCAN_RECORD,
+		.unit = u,
+		.pass = probe,
+	};
+
+	submit_request(ctx, &req);
+	return req.result;
+}
+
+static int scan_save_cursor(void *ctx, u64 cursor, u64 pass)
 {
 	struct remap_request req = {
 		.kind = RQ_SCAN_SAVE,
@@ -1441,6 +1533,32 @@ static void scan_save_cursor(void *ctx, u64 cursor, u64 pass)
 	};
 
 	submit_request(ctx, &req);
+	return req.result;
+}
+
+static const char *scan_halt_why(enum rm_scan_halt why)
+{
+	switch (why) {
+	case RM_SCAN_HALT_UNREACHABLE:
+		return "the main device fails reads that succeeded before; nothing recorded";
+	case RM_SCAN_HALT_LIMIT:
+		return "this pass recorded the most pending units it may";
+	case RM_SCAN_HALT_RESERVE:
+		return "the rest of the table is kept for remapping failed writes";
+	case RM_SCAN_HALT_SAVE:
+		return "the cursor cannot be saved";
+	default:
+		return "the mode does not allow recording findings";
+	}
+}
+
+static void scan_halted(void *ctx, enum rm_scan_halt why, u64 u)
+{
+	struct remap_c *rc = ctx;
+
+	DMERR("%s: scan: halted at unit %llu: %s; \"scan start\" continues it",
+	      dm_table_device_name(rc->ti->table), u, scan_halt_why(why));
+	dm_table_event(rc->ti->table);
 }
 
 static u64 scan_activity(void *ctx)
@@ -1454,8 +1572,10 @@ static u64 scan_activity(void *ctx)
 
 static const struct rm_scan_ops remap_scan_ops = {
 	.check_unit = scan_check_unit,
+	.record_bad = scan_record_bad,
 	.save = scan_save_cursor,
 	.activity = scan_activity,
+	.halted = scan_halted,
 };
 
 /* Sets up the scan from the loaded metadata and the feature arguments. */
@@ -1463,12 +1583,16 @@ static int remap_scan_setup(struct remap_c *rc)
 {
 	struct rm_scan *s = &rc->scan;
 
+	/* The scan reads a unit into its chunk buffer. */
+	BUILD_BUG_ON((RM_SCAN_CHUNK_SECTORS << SECTOR_SHIFT) < RM4_UNIT_MAX);
 	s->ops = &remap_scan_ops;
 	s->ctx = rc;
 	s->main = rc->main_dev->bdev;
-	s->main_sectors = rc->md.sb.main_sectors;
+	/* Only what the table maps: the main device may be larger. */
+	s->main_sectors = min_t(sector_t, rc->ti->len, rc->md.sb.main_sectors);
 	s->unit_shift = rc->unit_shift;
-	s->units = rc->main_units;
+	s->units =
+		(s->main_sectors + (1 << rc->unit_shift) - 1) >> rc->unit_shift;
 	s->cursor =
 		rc->md.sb.scan_cursor < s->units ? rc->md.sb.scan_cursor : 0;
 	s->pass = rc->md.sb.scan_pass;
@@ -1611,6 +1735,14 @@ static void remap_resume(struct dm_target *ti)
 				      ? rc->md.sb.scan_cursor
 				      : 0);
 	WRITE_ONCE(s->pass, rc->md.sb.scan_pass);
+	/*
+	 * The table line is the configuration: scan_rate starts the scan at
+	 * every resume, at its rate, whatever messages did since.
+	 */
+	if (rc->scan_rate) {
+		WRITE_ONCE(s->rate, rc->scan_rate);
+		WRITE_ONCE(s->enabled, true);
+	}
 	rm_scan_set_active(s, true);
 }
 
@@ -1843,12 +1975,13 @@ static int message_scan(struct remap_c *rc, unsigned int argc, char **argv,
 	unsigned int sz = 0, rate = 0;
 
 	if (argc == 2 && !strcasecmp(argv[1], "status")) {
-		DMEMIT("state=%s rate=%u slow_ms=%u pass=%llu cursor=%llu units=%llu progress=%u bad=%llu weak=%llu last_bad=%llu last_weak=%llu",
-		       rm_scan_state(s), READ_ONCE(s->rate),
-		       READ_ONCE(s->slow_ms), READ_ONCE(s->pass),
-		       READ_ONCE(s->cursor), s->units, rm_scan_progress(s),
-		       READ_ONCE(s->found_bad), READ_ONCE(s->found_weak),
-		       READ_ONCE(s->last_bad), READ_ONCE(s->last_weak));
+		DMEMIT("state=%s reason=%s rate=%u slow_ms=%u pass=%llu cursor=%llu units=%llu progress=%u bad=%llu weak=%llu last_bad=%llu last_weak=%llu",
+		       rm_scan_state(s), rm_scan_halt_reason(s),
+		       READ_ONCE(s->rate), READ_ONCE(s->slow_ms),
+		       READ_ONCE(s->pass), READ_ONCE(s->cursor), s->units,
+		       rm_scan_progress(s), READ_ONCE(s->found_bad),
+		       READ_ONCE(s->found_weak), READ_ONCE(s->last_bad),
+		       READ_ONCE(s->last_weak));
 		return 1;
 	}
 	if (argc == 2 && !strcasecmp(argv[1], "stop")) {
@@ -1944,7 +2077,7 @@ static void remap_io_hints(struct dm_target *ti, struct queue_limits *limits)
 
 static struct target_type remap_target = {
 	.name = "remap",
-	.version = { 1, 0, 0 },
+	.version = { 1, 1, 0 },
 	.features = DM_TARGET_NOWAIT,
 	.module = THIS_MODULE,
 	.ctr = remap_ctr,
