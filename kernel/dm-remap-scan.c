@@ -224,8 +224,8 @@ static void scan_work(struct work_struct *ws)
 		scan_save(s);
 
 	/* Pace: `count` sectors at `rate` MiB/s, slower under foreground I/O. */
-	ns = div_u64(((u64)count << SECTOR_SHIFT) * NSEC_PER_SEC,
-		     (u64)max(rate, 1u) << 20);
+	ns = div64_u64(((u64)count << SECTOR_SHIFT) * NSEC_PER_SEC,
+		       (u64)max(rate, 1u) << 20);
 	act = s->ops->activity(s->ctx);
 	if (act != s->seen_activity)
 		ns *= RM_SCAN_BUSY_FACTOR;

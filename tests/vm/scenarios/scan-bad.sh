@@ -56,6 +56,15 @@ log "scan status: $status"
 assert_eq "100 pending 1000 pending 1001 pending 7000 pending" "$(remap_list s | xargs)" "table after the scan"
 assert_eq 4 "$(remap_status s pending)" "pending after the scan"
 (($(dmsetup info -c --noheadings -o events s) > event)) || die "no dm event for the scan's findings"
+# The highest rate (its pacing once divided by zero).
+c=$(remap_status s scan_cursor)
+dmsetup message s 0 scan start 4096
+sleep 1
+dmsetup message s 0 scan stop
+[[ $(remap_status s scan_cursor) != "$c" || $(remap_status s scan_pass) -ge 2 ]] ||
+	die "the scan did not move at 4096 MiB/s"
+dmsetup message s 0 scan start 8
+dmsetup message s 0 scan stop
 
 # Persisted: the pending units and the completed pass survive a new table.
 dm_remove s
