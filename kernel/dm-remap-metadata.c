@@ -193,6 +193,26 @@ static int check_identity(struct rm_md *md, const struct rm_md_main *main,
 }
 
 /*
+ * Reads count table blocks of one copy into buf. When the read fails, reads
+ * them one by one, so that a bad sector costs its own block only (as bad
+ * magic) and not the blocks the other copy cannot cover either.
+ */
+static void read_copy_chunk(struct rm_md *md, u64 blocknr, unsigned int count,
+			    void *buf)
+{
+	unsigned int i;
+
+	if (!md_io(md, REQ_OP_READ, blocknr, count, buf, true))
+		return;
+	for (i = 0; i < count; i++) {
+		void *blk = buf + (size_t)i * RM4_BLOCK_SIZE;
+
+		if (md_io(md, REQ_OP_READ, blocknr + i, 1, blk, true))
+			memset(blk, 0xff, RM4_BLOCK_SIZE);
+	}
+}
+
+/*
  * Picks one table block from its two copies, rewrites a stale or damaged
  * copy, and collects its entries. Returns 0, or -EINVAL with *error set.
  */
@@ -362,12 +382,8 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 					      md->sb.table_blocks - k);
 
 		/* A read error on one copy is damage the other copy covers. */
-		if (md_io(md, REQ_OP_READ, md->sb.table_a_start + k, count, a,
-			  true))
-			memset(a, 0xff, (size_t)count * RM4_BLOCK_SIZE);
-		if (md_io(md, REQ_OP_READ, md->sb.table_b_start + k, count, b,
-			  true))
-			memset(b, 0xff, (size_t)count * RM4_BLOCK_SIZE);
+		read_copy_chunk(md, md->sb.table_a_start + k, count, a);
+		read_copy_chunk(md, md->sb.table_b_start + k, count, b);
 		for (i = 0; i < count; i++) {
 			r = load_table_block(md, k + i,
 					     a + (size_t)i * RM4_BLOCK_SIZE,

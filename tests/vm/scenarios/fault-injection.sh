@@ -22,7 +22,10 @@
 #      the spare until it is full (spare-exhausted), then fail; once main is
 #      back every acknowledged write reads back;
 #   7. table reloads, suspends and resumes while the writer remaps heavily:
-#      mode ok, every acknowledged write reads back.
+#      mode ok, every acknowledged write reads back;
+#   8. a bad sector in table copy A and one in copy B, in different blocks
+#      of one load I/O: the constructor loads every block from the copy it
+#      can read.
 # CASES selects some of them, e.g. CASES="5 6".
 # Errors on spare data blocks are in spare-failure, a full spare in
 # spare-exhaustion, reloads with changing faults in suspend-reload.
@@ -42,8 +45,8 @@ random_file /tmp/data 16
 unit_of() { dd if=/tmp/data of="$2" bs=$U skip="$1" count=1 status=none; }
 for u in 0 100 200 300 400; do unit_of $u /tmp/u$u; done
 faults=0
-# want N: case N is selected (CASES, default all: "1 2 3 4 5 6 7").
-want() { [[ " ${CASES:-1 2 3 4 5 6 7} " == *" $1 "* ]]; }
+# want N: case N is selected (CASES, default all: "1 2 3 4 5 6 7 8").
+want() { [[ " ${CASES:-1 2 3 4 5 6 7 8} " == *" $1 "* ]]; }
 
 # fresh SPARE_MB SPEC...: a fresh main (fault disk over mbase, with SPEC
 # faults) and spare (fault disk over the first SPARE_MB MiB of sbase,
@@ -322,6 +325,34 @@ create
 verify $wname
 remove
 faults=$((faults + 1))
+fi
+
+# 8. One bad sector in each table copy, in different blocks that one load
+#    I/O reads: every block still has a readable copy, so the constructor
+#    loads the table (each block from the copy it can read); the resume
+#    then fails only because the bad copy cannot be rewritten (case 4).
+if want 8; then
+fresh 8 800:8 1600:8
+create
+write_at "$dev" $((100 * U)) /tmp/u100
+write_at "$dev" $((200 * U)) /tmp/u200
+remove
+((tn >= 2)) || die "the table has only $tn block(s)"
+spare_faults "$((ta * 8 + 3)):1" "$(((tb + 1) * 8)):1"
+dmsetup create fi-r --noudevsync --notable || die "cannot create an empty fi-r"
+_lib_track dm fi-r
+timeout $W dmsetup load fi-r --table "0 $total remap $main $spare" ||
+	die "the constructor refuses a table whose every block has a readable copy: $(dmesg | tail -2)"
+remove
+spare_faults
+check_rc 0 -n "$spare"
+create
+assert_eq "100 remapped 200 remapped" "$(remap_list fi-r | xargs)" "table after the bad sectors healed"
+assert_dev_matches "$dev" $((100 * U)) /tmp/u100
+assert_dev_matches "$dev" $((200 * U)) /tmp/u200
+remove
+faults=$((faults + 1))
+log "8. a bad sector in each table copy: the constructor loads each block from the copy it can read"
 fi
 
 log "fault-injection OK: $faults faults injected, 0 failures"
