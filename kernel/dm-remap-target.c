@@ -1366,6 +1366,20 @@ static void remap_worker(struct work_struct *ws)
 
 /* ---- Construction -------------------------------------------------------- */
 
+/*
+ * dm_read_arg() parses with sscanf("%u"), which wraps an overflowing number
+ * (4294967296 reads as 0): refuse what kstrtouint() refuses first.
+ */
+static int read_uint_arg(const struct dm_arg *arg, struct dm_arg_set *as,
+			 unsigned int *value, char **error)
+{
+	if (!as->argc || kstrtouint(as->argv[0], 10, value)) {
+		*error = arg->error;
+		return -EINVAL;
+	}
+	return dm_read_arg(arg, as, value, error);
+}
+
 static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 			  struct dm_target *ti)
 {
@@ -1383,6 +1397,10 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 
 	if (!as->argc)
 		return 0;
+	if (kstrtouint(as->argv[0], 10, &argc)) {
+		ti->error = _args[0].error;
+		return -EINVAL;
+	}
 	r = dm_read_arg_group(_args, as, &argc, &ti->error);
 	if (r)
 		return r;
@@ -1390,7 +1408,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 		name = dm_shift_arg(as);
 		argc--;
 		if (!strcasecmp(name, "retries") && argc) {
-			r = dm_read_arg(_args + 1, as, &rc->retries,
+			r = read_uint_arg(_args + 1, as, &rc->retries,
 					&ti->error);
 			if (r)
 				return r;
@@ -1399,7 +1417,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 			continue;
 		}
 		if (!strcasecmp(name, "scan_rate") && argc) {
-			r = dm_read_arg(_args + 2, as, &rc->scan_rate,
+			r = read_uint_arg(_args + 2, as, &rc->scan_rate,
 					&ti->error);
 			if (r)
 				return r;
@@ -1408,7 +1426,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 			continue;
 		}
 		if (!strcasecmp(name, "slow_ms") && argc) {
-			r = dm_read_arg(_args + 3, as, &rc->scan.slow_ms,
+			r = read_uint_arg(_args + 3, as, &rc->scan.slow_ms,
 					&ti->error);
 			if (r)
 				return r;
@@ -1643,6 +1661,12 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	if (rc->main_dev->bdev == rc->spare_dev->bdev) {
 		ti->error = "Main and spare are the same device";
+		r = -EINVAL;
+		goto bad;
+	}
+	if (bdev_nr_sectors(rc->spare_dev->bdev) < 2 * RM4_BLOCK_SECTORS) {
+		ti->error =
+			"Spare device is too small for dm-remap metadata (at least 8 KiB)";
 		r = -EINVAL;
 		goto bad;
 	}
