@@ -85,14 +85,40 @@ static void scan_save(struct rm_scan *s)
 	s->saved_pass = pass;
 }
 
-/* A unit to read before recording unit `first`.. as unreadable. */
+#define RM_SCAN_PROBE_CHUNKS 16 /* how far scan_probe() looks, each way */
+
+/*
+ * A unit that read, to read again before recording a unit of the chunk at
+ * `first` as unreadable: the last one the scan read well, or else (a scan
+ * that starts in a bad region) the first unit of the nearest chunk that
+ * reads now, looking back and then ahead. U64_MAX: none, main seems down.
+ */
 static u64 scan_probe(struct rm_scan *s, u64 first, u64 n)
 {
+	const u64 step = max(1u, RM_SCAN_CHUNK_SECTORS >> s->unit_shift);
+	u64 i, u;
+
 	if (s->good_unit != U64_MAX)
 		return s->good_unit;
-	if (first + n < s->units)
-		return first + n;
-	return first ? first - 1 : U64_MAX;
+	for (i = 1; i <= 2 * RM_SCAN_PROBE_CHUNKS; i++) {
+		if (i <= RM_SCAN_PROBE_CHUNKS) {
+			if (first < i * step)
+				continue;
+			u = first - i * step;
+		} else {
+			u = first + n + (i - RM_SCAN_PROBE_CHUNKS - 1) * step;
+			if (u >= s->units)
+				break;
+		}
+		if (!scan_read(s, (sector_t)u << s->unit_shift,
+			       min_t(sector_t, step << s->unit_shift,
+				     s->main_sectors -
+					     ((sector_t)u << s->unit_shift)))) {
+			s->good_unit = u;
+			return u;
+		}
+	}
+	return U64_MAX;
 }
 
 /* Maps a verdict that stops the scan to its reason. */
@@ -148,12 +174,17 @@ static u64 scan_check_units(struct rm_scan *s, u64 first, u64 n,
 		}
 	}
 	probe = scan_probe(s, first, n);
+	if (probe == U64_MAX && !bitmap_empty(s->unreadable, n)) {
+		scan_halt(s, RM_SCAN_HALT_UNREACHABLE, first);
+		return 0;
+	}
 	for (i = 0; i < n; i++) {
 		if (!test_bit(i, s->unreadable))
 			continue;
 		if (!scan_running(s))
 			return 0;
-		if (READ_ONCE(s->found_bad) >= RM_SCAN_MAX_PENDING) {
+		if (READ_ONCE(s->found_bad) - s->limit_base >=
+		    RM_SCAN_MAX_PENDING) {
 			scan_halt(s, RM_SCAN_HALT_LIMIT, first + i);
 			return 0;
 		}
@@ -216,6 +247,7 @@ static void scan_work(struct work_struct *ws)
 		WRITE_ONCE(s->last_weak, s->found_weak);
 		WRITE_ONCE(s->found_bad, 0);
 		WRITE_ONCE(s->found_weak, 0);
+		s->limit_base = 0;
 		WRITE_ONCE(s->cursor, 0);
 		WRITE_ONCE(s->pass, s->pass + 1);
 	}
@@ -287,8 +319,9 @@ void rm_scan_set_active(struct rm_scan *s, bool active)
 	WRITE_ONCE(s->active, active);
 	if (active) {
 		/* A resume starts a halted scan again. */
+		if (READ_ONCE(s->halt) == RM_SCAN_HALT_LIMIT)
+			s->limit_base = READ_ONCE(s->found_bad);
 		WRITE_ONCE(s->halt, RM_SCAN_RUN);
-		s->good_unit = U64_MAX;
 		s->saved_cursor = READ_ONCE(s->cursor);
 		s->saved_pass = READ_ONCE(s->pass);
 		s->saved_at = jiffies;
@@ -320,9 +353,11 @@ void rm_scan_enable(struct rm_scan *s, bool enable, unsigned int rate)
 		 * A running scan keeps its pace (its work is queued, or queues
 		 * itself again); a new rate applies from its next read.
 		 */
+		/* Lifting a pending-limit allows as many again. */
+		if (READ_ONCE(s->halt) == RM_SCAN_HALT_LIMIT)
+			s->limit_base = READ_ONCE(s->found_bad);
 		WRITE_ONCE(s->halt, RM_SCAN_RUN);
 		if (!was_running) {
-			s->good_unit = U64_MAX;
 			s->next_at = ktime_get();
 			mod_delayed_work(s->wq, &s->work, 0);
 		}

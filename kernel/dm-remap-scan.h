@@ -53,9 +53,9 @@ struct rm_scan_ops {
 	enum rm_scan_verdict (*check_unit)(void *ctx, u64 u,
 					   unsigned int slow_ms);
 	/*
-	 * Records unreadable unit u as pending after reading unit `probe`
-	 * (U64_MAX: none), which read before, and u once more: RM_SCAN_OUTAGE
-	 * when the probe fails, RM_SCAN_GOOD when u reads now.
+	 * Records unreadable unit u as pending after reading u once more and
+	 * then unit `probe`, which read before: RM_SCAN_GOOD when u reads
+	 * now, RM_SCAN_OUTAGE when the probe fails.
 	 */
 	enum rm_scan_verdict (*record_bad)(void *ctx, u64 u, u64 probe);
 	/* Persists the cursor (a superblock write on the worker); 0 or -errno. */
@@ -91,6 +91,7 @@ struct rm_scan {
 	u64 pass;
 	u64 found_bad;	/* this pass */
 	u64 found_weak; /* this pass */
+	u64 limit_base; /* found_bad when "scan start" lifted a pending-limit */
 	u64 last_bad;	/* the last complete pass */
 	u64 last_weak;
 	u64 saved_cursor;

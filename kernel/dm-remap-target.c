@@ -1215,9 +1215,9 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 
 /*
  * Records unit u, which the scan found unreadable, as pending: only when
- * it fails once more and then a unit that read before (`probe`, U64_MAX:
- * none) still reads, so that an outage of the whole main device, or of
- * the path to it, records nothing: the scan halts instead.
+ * it fails once more and then a unit that read before (`probe`) still
+ * reads, so that an outage of the whole main device, or of the path to it,
+ * records nothing: the scan halts instead.
  */
 static int handle_scan_record(struct remap_c *rc, u64 u, u64 probe)
 {
@@ -1235,8 +1235,7 @@ static int handle_scan_record(struct remap_c *rc, u64 u, u64 probe)
 	if (!main_io_fresh(rc, REQ_OP_READ, us, unit_len(rc, u),
 			   rc->unit_buf)) {
 		r = RM_SCAN_GOOD; /* it reads now: nothing to record */
-	} else if (probe < rc->main_units &&
-		   unit_io(rc, rc->main_dev->bdev, REQ_OP_READ,
+	} else if (unit_io(rc, rc->main_dev->bdev, REQ_OP_READ,
 			   unit_to_sector(rc, probe), unit_len(rc, probe),
 			   rc->unit_buf)) {
 		r = RM_SCAN_OUTAGE;

@@ -21,14 +21,20 @@ dev="$(dm_create o "0 $total remap $main $spare")"
 random_file /tmp/data 32
 write_at "$dev" 0 /tmp/data
 
+# switch_main TABLE: main's new table, live (suspend, load, resume).
+switch_main() {
+	dmsetup load omain --table "$1" || die "cannot load '$1' for omain"
+	if ! dmsetup suspend --noudevsync omain || ! dmsetup resume --noudevsync omain; then
+		die "cannot switch omain to '$1'"
+	fi
+}
+
 # --- an outage of main during the scan ---
 event="$(dmsetup info -c --noheadings -o events o)"
 dmsetup message o 0 scan start 16
 sleep 1
 assert_eq running "$(remap_status o scan_state)" "scan state before the outage"
-dmsetup load omain --table "0 $total error" || die "cannot load the error table"
-dmsetup suspend --noudevsync omain && dmsetup resume --noudevsync omain ||
-	die "cannot switch omain to error"
+switch_main "0 $total error"
 for _ in $(seq 300); do
 	[[ $(remap_status o scan_state) == halted ]] && break
 	sleep 0.1
@@ -39,9 +45,7 @@ assert_eq halted "$(remap_status o scan_state)" "scan state during the outage"
 [[ $status == *"reason=main-unreachable"* ]] || die "no reason in the scan status: $status"
 (($(dmsetup info -c --noheadings -o events o) > event)) || die "no dm event for the halted scan"
 sleep 2 # a halted scan stays halted
-dmsetup load omain --table "0 $total linear $base 0" || die "cannot load the linear table"
-dmsetup suspend --noudevsync omain && dmsetup resume --noudevsync omain ||
-	die "cannot switch omain back to linear"
+switch_main "0 $total linear $base 0"
 
 assert_eq 0 "$(remap_status o pending)" "pending after the outage"
 assert_eq 0 "$(remap_status o entries)" "table entries after the outage"
@@ -84,7 +88,9 @@ dev="$(dm_create o "0 $half remap $main $spare 2 scan_rate 64")"
 assert_eq running "$(remap_status o scan_state)" "scan state from the table"
 dmsetup message o 0 scan stop
 assert_eq off "$(remap_status o scan_state)" "scan state after scan stop"
-dmsetup suspend --noudevsync o && dmsetup resume --noudevsync o || die "cannot suspend and resume o"
+if ! dmsetup suspend --noudevsync o || ! dmsetup resume --noudevsync o; then
+	die "cannot suspend and resume o"
+fi
 assert_eq running "$(remap_status o scan_state)" "scan state after a resume (scan_rate in the table)"
 units=$(dmsetup message o 0 scan status | sed -n 's/.*units=\([0-9]*\).*/\1/p')
 assert_eq $((half / 8)) "$units" "units the scan covers (the table's length)"
