@@ -256,6 +256,11 @@ HealthReport assess(const HealthInput& in) {
     } else if (p.exhaustion && p.days_left <= warn_days_left) {
         h.grade = Grade::warn;
         h.reason = when;
+    } else if (in.scan_state == "halted") {
+        h.grade = Grade::warn;
+        h.reason = fmt::format("the background scan halted on its own (`remapctl scan status` "
+                               "says why); {}",
+                               when);
     } else {
         h.grade = Grade::ok;
         h.reason =

@@ -138,6 +138,16 @@ TEST(HealthGrade, Thresholds) {
     EXPECT_EQ(assess(in).grade, Grade::critical);
 }
 
+TEST(HealthGrade, HaltedScanWarns) {
+    HealthInput in = input(100, 1);
+    in.scan_state = "halted";
+    const HealthReport h = assess(in);
+    EXPECT_EQ(h.grade, Grade::warn);
+    EXPECT_NE(h.reason.find("scan halted"), std::string::npos) << h.reason;
+    in.scan_state = "running";
+    EXPECT_EQ(assess(in).grade, Grade::ok);
+}
+
 TEST(HealthGrade, PerDayHistory) {
     const HealthReport h = assess(input(100, 3, history({1, 0, 2})));
     ASSERT_EQ(h.per_day.size(), health_window_days);

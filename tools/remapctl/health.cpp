@@ -40,6 +40,8 @@ HealthReport device_health(const std::string& spare_path, const std::optional<Ta
         in.capacity = live->capacity;
         in.slots_used = live->entries + live->spare_bad;
         in.pending = live->pending;
+        if (live->scan)
+            in.scan_state = live->scan->state;
     }
     return assess(in);
 }

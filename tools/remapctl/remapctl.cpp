@@ -1275,6 +1275,8 @@ int do_health(const remapctl::HealthOptions& o) {
         in.capacity = d.status.capacity;
         in.slots_used = d.status.entries + d.status.spare_bad;
         in.pending = d.status.pending;
+        if (d.status.scan)
+            in.scan_state = d.status.scan->state;
         h = assess(in);
     }
     return remapctl::print_health(o, "online", h, d.status, note_text);

@@ -31,6 +31,7 @@ struct HealthInput {
     uint64_t pending = 0;
     uint64_t proactive = 0;  // remaps made while the unit still read
     std::string mode = "ok"; // the target's mode; "ok" offline
+    std::string scan_state;  // the background scan's state; empty offline
     // When each spare block or table slot was taken: the event_time of the
     // remapped, pending and bad-spare entries (0: unknown, ignored).
     std::vector<uint64_t> events;
