@@ -27,7 +27,7 @@ remapctl scan stop h --json >/tmp/scan.json
 assert_eq off "$(jq -r .state /tmp/scan.json)" "scan state after remapctl scan stop"
 assert_eq 3 "$(jq -r .last_bad /tmp/scan.json)" "bad units of the finished pass"
 remapctl scan start h --rate 16 >/tmp/scan.txt
-grep -q "state=running rate=16" /tmp/scan.txt || die "scan start --rate 16: $(cat /tmp/scan.txt)"
+grep -q "state=running .*rate=16 " /tmp/scan.txt || die "scan start --rate 16: $(cat /tmp/scan.txt)"
 remapctl scan stop h >/dev/null
 sleep 0.5 # the monitor's next look
 kill "$mon"
