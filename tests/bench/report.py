@@ -168,17 +168,18 @@ class Report:
     def render(self, host, series):
         L = []
         info = self.info
-        L.append(f"### Kernel {info['kernel']}")
+        L.append(f"### Kernel {info['kernel']}, {info.get('mode', 'alternating')} rounds")
         L.append("")
         L.append(f"Host: {host}. Guest: QEMU TCG (`{info['guest_cpu']}`), {info['guest_cpus']} vCPUs, "
                  f"{int(info['guest_mem_kb']) // 1024} MiB; {info['fio']}; {info['rounds']} rounds of "
-                 f"{info['runtime']} s per device and workload: one fio run per workload whose jobs take "
-                 f"turns, devices in an order that rotates from round to round.")
+                 f"{info['runtime']} s per device and workload, one fio run per workload: " +
+                 ("in each round the devices run at the same time (paired)."
+                  if info.get("mode") == "paired" else
+                  "its jobs take turns, devices in an order that rotates from round to round."))
         L.append("")
         ratio_rows = []
         L.append("I/O that touches no remapped unit. Throughput: medians over the rounds. Ratio: the median "
-                 "of the per-round ratios dm-remap / dm-linear, each from two runs seconds apart, with their "
-                 "quartiles in brackets.")
+                 "of the per-round ratios dm-remap / dm-linear, with their quartiles in brackets.")
         L.append("")
         L.append("| remaps | workload | unit | raw null_blk | dm-linear | dm-remap | remap / linear |")
         L.append("|---:|---|---|---:|---:|---:|---:|")
@@ -191,7 +192,7 @@ class Report:
                 mb, mr, ratio, (lo, hi) = c
                 L.append(f"| {size_name(n)} | {WORKLOADS[w]} | {unit(w)} | {fmt_num(statistics.median(raw))} | "
                          f"{fmt_num(mb)} | {fmt_num(mr)} | **{ratio:.3f}** [{lo:.2f}–{hi:.2f}] |")
-                ratio_rows.append((f"{size_name(n)} clean", w, ratio))
+                ratio_rows.append((f"{size_name(n)} clean", w, ratio, (lo, hi)))
         L.append("")
         remapped_sizes = [n for n in self.sizes if self.workloads(n, "remapped")]
         if remapped_sizes:
@@ -207,7 +208,7 @@ class Report:
                     mb, mr, ratio, (lo, hi) = c
                     L.append(f"| {size_name(n)} | {WORKLOADS[w]} | {unit(w)} | {fmt_num(mb)} | {fmt_num(mr)} | "
                              f"**{ratio:.3f}** [{lo:.2f}–{hi:.2f}] |")
-                    ratio_rows.append((f"{size_name(n)} remapped", w, ratio))
+                    ratio_rows.append((f"{size_name(n)} remapped", w, ratio, (lo, hi)))
             L.append("")
 
         L.append("Remap events (the tail of main fails every write) and activation.")
@@ -263,7 +264,7 @@ class Report:
         # Targets (issue 9, part 3).
         L.append("Targets:")
         L.append("")
-        rows = {(s, w): r for s, w, r in ratio_rows}
+        rows = {(s, w): (r, q) for s, w, r, q in ratio_rows}
 
         def target(label, values, ok):
             if not values:
@@ -273,22 +274,44 @@ class Report:
             L.append(f"- {label}: {worst}")
 
         def ratio_target(label, key, goal):
-            vals = [(w, r) for (s, w), r in rows.items() if s == key]
+            # A workload meets the goal when the median ratio does; when only
+            # its upper quartile does, the noise cannot tell; when even that
+            # is below, it is missed.
+            vals = [(w, r, q) for (s, w), (r, q) in rows.items() if s == key]
             if not vals:
                 L.append(f"- {label}: not measured in this run.")
                 return
-            w, worst = min(vals, key=lambda x: x[1])
-            verdict = "**met**" if worst >= goal else f"**missed** by {goal - worst:.3f}"
-            L.append(f"- {label} ≥ {goal}: worst {worst:.3f} ({WORKLOADS[w]}): {verdict}.")
+            met = [w for w, r, q in vals if r >= goal]
+            noise = [w for w, r, q in vals if r < goal <= q[1]]
+            missed = [(w, r, q) for w, r, q in vals if q[1] < goal]
+            parts = []
+            if met:
+                parts.append(f"met by {len(met)} of {len(vals)} workloads")
+            if noise:
+                parts.append("within the noise for " + "; ".join(WORKLOADS[w] for w in noise) +
+                             " (median below, upper quartile above)")
+            for w, r, q in missed:
+                parts.append(f"**missed** by {WORKLOADS[w]}: {r:.3f} [{q[0]:.2f}–{q[1]:.2f}]")
+            verdict = "**met**" if len(met) == len(vals) else ("; ".join(parts))
+            L.append(f"- {label} ≥ {goal}: {verdict}.")
 
         ratio_target("0 remaps, every workload", "0 clean", 0.99)
         ratio_target("1,048,576 remaps, unremapped I/O", f"{size_name(ONE_M)} clean", 0.97)
         ratio_target("1,048,576 remaps, remapped I/O vs linear on the spare", f"{size_name(ONE_M)} remapped", 0.95)
         act = self.activation(ONE_M)
         if act:
+            best = min(a + r for a, r in act)
             worst = max(a + r for a, r in act)
-            verdict = "**met**" if worst < 2000 else f"**missed** by {(worst - 2000) / 1000:.2f} s"
-            L.append(f"- activation with 1,048,576 remaps < 2 s: {worst / 1000:.2f} s (slower sample): {verdict}.")
+            lin = self.activation(ONE_M, "linear_")
+            extra = ""
+            if lin:
+                extra = (f"; dm-linear's load + resume took {min(a + r for a, r in lin) / 1000:.2f} to "
+                         f"{max(a + r for a, r in lin) / 1000:.2f} s in the same VM")
+            verdict = "**met**" if worst < 2000 else (
+                f"**met** in the faster sample, **missed** by {(worst - 2000) / 1000:.2f} s in the slower"
+                if best < 2000 else f"**missed** by {(best - 2000) / 1000:.2f} s")
+            L.append(f"- activation with 1,048,576 remaps < 2 s: {best / 1000:.2f} and {worst / 1000:.2f} s "
+                     f"(load + resume, two samples{extra}): {verdict}.")
         else:
             L.append("- activation with 1,048,576 remaps < 2 s: not measured in this run.")
         if per_remap:
@@ -307,29 +330,30 @@ class Report:
 
     def plot(self, ratio_rows, series):
         groups = []
-        for s, _, _ in ratio_rows:
+        for s, _, _, _ in ratio_rows:
             if s not in groups:
                 groups.append(s)
-        ws = [w for w in WORKLOADS if any(w == x for _, x, _ in ratio_rows)]
+        ws = [w for w in WORKLOADS if any(w == x for _, x, _, _ in ratio_rows)]
         dat = self.d / "ratios.dat"
+        short = {"16,384": "16K", "1,048,576": "1M"}
         with open(dat, "w") as f:
-            f.write("group " + " ".join(ws) + "\n")
             for g in groups:
                 vals = []
                 for w in ws:
-                    r = [r for s, x, r in ratio_rows if s == g and x == w]
+                    r = [r for s, x, r, _ in ratio_rows if s == g and x == w]
                     vals.append(f"{r[0]:.4f}" if r else "NaN")
-                f.write(f"\"{g}\" " + " ".join(vals) + "\n")
+                size, kind = g.split(" ", 1)
+                f.write(f"\"{short.get(size, size)} {kind}\" " + " ".join(vals) + "\n")
         png = self.d / "ratios.png"
         cols = " ".join(f"'{dat}' using {i + 2}:xtic(1) title \"{WORKLOADS[w]}\"," for i, w in enumerate(ws))
         script = f"""
-set terminal pngcairo size 1000,520 font ",10"
+set terminal pngcairo size 1100,520 font ",10"
 set output '{png}'
 set title "dm-remap / dm-linear, kernel {self.info['kernel']} (QEMU TCG; higher is better)"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
-set yrange [0.5:1.1]
+set yrange [0.5:1.3]
 set ylabel "throughput ratio"
 set key outside right
 set grid ytics

@@ -19,8 +19,9 @@
 # (zonerange=1M, zoneskip=PERIOD-1M) aim I/O at the remapped runs (offset 0)
 # or at the clean run right after each (offset 1M).
 #
-# Environment (all optional): BENCH_SIZES ("0 16384 1048576"), BENCH_ROUNDS
-# (8), BENCH_RUNTIME (seconds per device and round, 1), BENCH_WORKLOADS (all five),
+# Environment (all optional): BENCH_MODE (paired or alternating, see
+# fio_alternating), BENCH_SIZES ("0 16384 1048576"), BENCH_ROUNDS (4),
+# BENCH_RUNTIME (seconds per device and round, 5), BENCH_WORKLOADS (all five),
 # BENCH_EVENTS (remap events timed one by one, 256), BENCH_STORM (seconds of
 # the remap storm, 10), BENCH_MAIN_MB (16384) and BENCH_SPARE_MB (4200, room
 # for 1,048,576 remaps), smaller for a quick run.
@@ -29,8 +30,9 @@ set -euo pipefail
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
 SIZES=${BENCH_SIZES:-0 16384 1048576}
-ROUNDS=${BENCH_ROUNDS:-8}
-RUNTIME=${BENCH_RUNTIME:-1}
+MODE=${BENCH_MODE:-paired}
+ROUNDS=${BENCH_ROUNDS:-4}
+RUNTIME=${BENCH_RUNTIME:-5}
 WORKLOADS=${BENCH_WORKLOADS:-r4k1 r4k32 w4k32 r1m w1m}
 EVENTS=${BENCH_EVENTS:-256}
 STORM=${BENCH_STORM:-10}
@@ -82,6 +84,7 @@ log "main $main ($main_units units), spare $spare: $layout"
 	echo "pool_blocks=$pool_blocks"
 	echo "rounds=$ROUNDS"
 	echo "runtime=$RUNTIME"
+	echo "mode=$MODE"
 } >"$OUT/info.txt"
 
 # fio_run OUT DEV ARGS...: one fio job, JSON to OUT.
@@ -106,10 +109,13 @@ workload_args() { # WORKLOAD
 }
 
 # fio_alternating OUT WORKLOAD LABEL|DEV|ARGS...: one fio run, JSON to OUT,
-# whose jobs take turns (stonewall): round r runs every device for RUNTIME
-# seconds, one after the other, in an order rotated by r. Job names are
-# LABEL.r. One fio process, so nothing but the device changes between
-# neighbouring jobs; ARGS are fio options (--name=value) for that device.
+# with a job per device and round, named LABEL.r; ARGS are fio options
+# (--name=value) for that device. MODE=alternating: the jobs take turns
+# (stonewall), round r runs every device for RUNTIME seconds, one after the
+# other, in an order rotated by r. MODE=paired: a round runs all devices at
+# the same time, so that whatever slows the VM (other VMs on the host) slows
+# them alike, and the ratio of their throughputs is the ratio of their
+# costs per I/O on the CPU they share.
 fio_alternating() {
 	local out=$1 w=$2
 	shift 2
@@ -122,7 +128,10 @@ fio_alternating() {
 		for ((r = 0; r < ROUNDS; r++)); do
 			for ((i = 0; i < n; i++)); do
 				IFS='|' read -r label dev args <<<"${specs[(i + r) % n]}"
-				printf '[%s.%d]\nfilename=%s\nstonewall\n' "$label" "$r" "$dev"
+				printf '[%s.%d]\nfilename=%s\n' "$label" "$r" "$dev"
+				# paired: a round's devices run at the same time; a new
+				# round waits for the last one to end.
+				[[ $MODE == alternating || $i == 0 ]] && echo stonewall
 				[[ -n $args ]] && tr ' ' '\n' <<<"$args" | sed 's/^--//'
 			done
 		done
