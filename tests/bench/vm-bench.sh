@@ -52,8 +52,9 @@ stat_writes() { awk '{ print $5 }' "/sys/block/$1/stat"; }
 
 # QEMU backs guest RAM on first touch, which the first big allocation in
 # the guest pays for (an activation with 1M remaps took 4 s, the next 1 s):
-# touch most of it once, through tmpfs, before measuring anything.
-dd if=/dev/zero of=/tmp/.touch bs=1M count=$(($(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 2560)) \
+# touch most of it once, through tmpfs, before measuring anything (not for
+# a quick run: BENCH_TOUCH=0).
+[[ ${BENCH_TOUCH:-1} == 0 ]] || dd if=/dev/zero of=/tmp/.touch bs=1M count=$(($(awk '/MemTotal/ { print $2 }' /proc/meminfo) / 2560)) \
 	status=none 2>/dev/null || true
 rm -f /tmp/.touch
 
