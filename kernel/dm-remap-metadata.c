@@ -363,12 +363,17 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 		return -EINVAL;
 	}
 
+	/*
+	 * Sized by what the superblock claims: too much is a refusal, not a
+	 * kernel warning (kvmalloc() warns above INT_MAX bytes).
+	 */
 	md->capacity = rm4_table_capacity(&md->sb);
-	md->slots =
-		kvcalloc(BITS_TO_LONGS(md->capacity), sizeof(long), GFP_KERNEL);
+	md->slots = kvcalloc(BITS_TO_LONGS(md->capacity), sizeof(long),
+			     GFP_KERNEL | __GFP_NOWARN);
 	md->pool = kvcalloc(BITS_TO_LONGS(md->sb.pool_blocks) ?: 1,
-			    sizeof(long), GFP_KERNEL);
-	out = kvmalloc_array(md->capacity, sizeof(*out), GFP_KERNEL);
+			    sizeof(long), GFP_KERNEL | __GFP_NOWARN);
+	out = kvmalloc_array(md->capacity, sizeof(*out),
+			     GFP_KERNEL | __GFP_NOWARN);
 	a = vmalloc(RM_LOAD_CHUNK_BLOCKS * RM4_BLOCK_SIZE);
 	b = vmalloc(RM_LOAD_CHUNK_BLOCKS * RM4_BLOCK_SIZE);
 	if (!md->slots || !md->pool || !out || !a || !b) {
