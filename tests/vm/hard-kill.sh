@@ -10,8 +10,10 @@
 # N+1 (PHASE=check) checks the last kill. The images are attached with
 # cache=writethrough: a write QEMU acknowledged is in the image file, so
 # an acknowledged write that is missing is dm-remap's fault.
-# --kills defaults to 2, or 30 with DMREMAP_FULL=1. The images live in
-# <build>/vm-hard-kill/KERNEL/ and are deleted after a pass unless --keep.
+# --kills defaults to 2, or 30 with DMREMAP_FULL=1. SEED=N picks the bad
+# units and workloads of an earlier run (the kill moments stay random). The
+# images live in <build>/vm-hard-kill/KERNEL/ and are deleted after a pass
+# unless --keep.
 # Exit status: non-zero if a check failed or a boot failed otherwise.
 set -euo pipefail
 
@@ -21,7 +23,7 @@ keep=0
 opts=()
 if [[ ${DMREMAP_FULL:-0} == 1 ]]; then kills=30; else kills=2; fi
 usage() {
-	sed -n '2,16s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+	sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 	exit "${1:-0}"
 }
 while (($#)); do
@@ -54,7 +56,7 @@ rm -rf "$dir"
 mkdir -p "$dir"
 truncate -s 16M "$dir/main.img"
 truncate -s 8M "$dir/spare.img"
-seed=$((RANDOM * 32768 + RANDOM))
+seed=${SEED:-$((RANDOM * 32768 + RANDOM))}
 say() { echo "hard-kill.sh: $*" >&2; }
 
 qemu_args=""
