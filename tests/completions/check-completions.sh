@@ -102,8 +102,11 @@ zsh)
 	file=$dir/_remapctl
 	zsh -n "$file" || fail "syntax error in $file"
 	# It loads under compinit and registers itself for remapctl (#compdef).
-	out=$(zsh -f -c "fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -D -d /dev/null; \
+	# (compinit deletes its dump file even with -D: give it a scratch one.)
+	zdump=$(mktemp -d)
+	out=$(zsh -f -c "fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -D -d $zdump/zcompdump; \
 		print -r -- \${_comps[remapctl]}" 2>&1) || fail "compinit with $dir failed: $out"
+	rm -rf "$zdump"
 	[[ $out == _remapctl ]] || fail "compinit did not register _remapctl for remapctl (got '$out')"
 	for a in $all_actions; do
 		grep -qE "^[[:space:]]*'$a:" "$file" || fail "action $a is not in the actions list"
