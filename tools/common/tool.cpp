@@ -145,13 +145,19 @@ void ensure_not_in_use(const std::string& path) {
     for (const auto& h : fs::directory_iterator(holders, ec)) {
         const std::string holder = h.path().filename().string();
         std::string dm = read_line(fs::path("/sys/block") / holder / "dm" / "name");
-        if (dm.empty())
-            dm = holder;
+        if (dm.empty()) // not device-mapper: a partition table, md, ...
+            throw remapmeta::DeviceError(
+                remapmeta::DeviceErrorKind::busy, path,
+                fmt::format("{} is in use by {} (stop that first, or run on an image copy)", path,
+                            holder));
+        // remapctl removes only dm-remap devices (UUID prefix REMAP-).
+        const bool remap =
+            read_line(fs::path("/sys/block") / holder / "dm" / "uuid").starts_with("REMAP-");
         throw remapmeta::DeviceError(
             remapmeta::DeviceErrorKind::busy, path,
-            fmt::format("{} is in use by dm device '{}' (remove it with `remapctl "
-                        "remove {}` or run on an image copy)",
-                        path, dm, dm));
+            fmt::format("{} is in use by dm device '{}' (remove it with `{} {}` or run on an "
+                        "image copy)",
+                        path, dm, remap ? "remapctl remove" : "dmsetup remove", dm));
     }
 }
 

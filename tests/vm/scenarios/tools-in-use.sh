@@ -1,6 +1,7 @@
 #!/bin/bash
-# The offline tools refuse a spare that a live dm-remap device holds, and
-# name that device; once it is removed they work on the same spare.
+# The offline tools refuse a spare that a live dm-remap device (or any other
+# dm device) holds, and name that device; once it is removed they work on the
+# same spare.
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
@@ -22,6 +23,19 @@ for tool in "remap-check -n" "remap-dump" "remap-repair -o /tmp/out.img -i"; do
 done
 
 dm_remove held
+
+# A holder that is not dm-remap (here a linear copy) is named, with the
+# command that removes it: dmsetup's, since remapctl removes only its own.
+dm_create sparecopy "0 $(sectors "$spare") linear $spare 0" >/dev/null
+set +e
+out="$(remap-dump "$spare" 2>&1 >/dev/null)"
+rc=$?
+set -e
+[[ $rc -eq 8 ]] || die "remap-dump on a spare held by linear: exit $rc, expected 8 ($out)"
+grep -q "in use by dm device 'sparecopy' (remove it with \`dmsetup remove sparecopy\`" <<<"$out" ||
+	die "remap-dump on a spare held by linear: $out"
+log "refused: remap-dump: $out"
+dm_remove sparecopy
 remap-check -n "$spare" >/dev/null || die "remap-check fails on the released spare"
 remap-dump "$spare" >/dev/null || die "remap-dump fails on the released spare"
 log "tools-in-use OK"
