@@ -476,6 +476,14 @@ Metadata parse_dump(std::string_view text) {
 
 void RestoreEmitter::emit(const Metadata& m_in) {
     Metadata m = m_in;
+    // Refuse before anything is zeroed: write_superblocks would refuse these
+    // features only after the old metadata is gone.
+    if (m.sb.ro_compat & ~RM4_RO_COMPAT_SUPPORTED)
+        throw MetadataError(RM4_E_INCOMPAT, std::nullopt, "ro_compat", m.sb.ro_compat,
+                            fmt::format("refusing to restore: the dump has unknown read-only "
+                                        "features {:#x}, which this software may not write; "
+                                        "restore it with the dm-remap version that made it",
+                                        m.sb.ro_compat & ~RM4_RO_COMPAT_SUPPORTED));
     rm4_problem p{};
     if (rm4_sb_check_geometry(&m.sb, dev_.sectors(), &p) != RM4_OK)
         throw DeviceError(DeviceErrorKind::too_small, dev_.path(),

@@ -2,9 +2,12 @@
 //
 // Pins the bugs the fuzzers (tests/fuzz/) found. Each crashing input is also
 // kept in tests/fuzz/corpus/<target>/crash-*, which every fuzz run replays.
+#include "remapmeta/device.hpp"
 #include "remapmeta/dump.hpp"
+#include "remapmeta/errors.hpp"
 #include "remapmeta/status.hpp"
 
+#include <cstdio>
 #include <fstream>
 #include <gtest/gtest.h>
 #include <iterator>
@@ -32,6 +35,27 @@ TEST(FuzzRegress, DumpNumberOverflowIsADumpError) {
     } catch (const DumpError& e) {
         EXPECT_NE(std::string(e.what()).find("not valid JSON"), std::string::npos) << e.what();
     }
+}
+
+// fuzz-restore: a dump with unknown ro_compat features parsed, and restore
+// zeroed the spare's metadata before write_superblocks refused to write
+// them: the old metadata was gone. Now it refuses before touching the spare.
+TEST(FuzzRegress, RestoreWithUnknownRoCompatRefusesBeforeWriting) {
+    const Metadata m = parse_dump(corpus_file("restore/crash-ro-compat-restore.json"));
+    ASSERT_NE(m.sb.ro_compat & ~RM4_RO_COMPAT_SUPPORTED, 0u);
+    const std::string path = ::testing::TempDir() + "/fuzz-regress-ro-compat.img";
+    {
+        std::ofstream f(path, std::ios::binary | std::ios::trunc);
+        const std::string old(m.sb.spare_sectors * 512, '\x5a'); // the spare's old contents
+        f << old;
+    }
+    Device dev = Device::open(path, {.write = true});
+    EXPECT_THROW(RestoreEmitter(dev).emit(m), MetadataError);
+    AlignedBuffer buf(dev.size_bytes());
+    dev.read(0, buf.span());
+    for (std::size_t i = 0; i < buf.size(); i++)
+        ASSERT_EQ(buf.data()[i], std::byte{0x5a}) << "byte " << i << " was written";
+    std::remove(path.c_str());
 }
 
 // fuzz-status: a table line whose device held control characters parsed,
