@@ -332,8 +332,9 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
  */
 static void sort_entries(struct rm_lookup_entry *e, u64 nr, u64 main_units)
 {
-	void *scratch = nr > 1 ? kvmalloc(rm_lookup_radix_scratch(nr),
-					  GFP_KERNEL) : NULL;
+	void *scratch =
+		nr > 1 ? kvmalloc(rm_lookup_radix_scratch(nr), GFP_KERNEL)
+		       : NULL;
 
 	if (scratch)
 		rm_lookup_radix_sort(e, nr, main_units, scratch);

@@ -1408,7 +1408,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 		argc--;
 		if (!strcasecmp(name, "retries") && argc) {
 			r = read_uint_arg(_args + 1, as, &rc->retries,
-					&ti->error);
+					  &ti->error);
 			if (r)
 				return r;
 			rc->retries_set = true;
@@ -1417,7 +1417,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 		}
 		if (!strcasecmp(name, "scan_rate") && argc) {
 			r = read_uint_arg(_args + 2, as, &rc->scan_rate,
-					&ti->error);
+					  &ti->error);
 			if (r)
 				return r;
 			rc->scan_rate_set = true;
@@ -1426,7 +1426,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 		}
 		if (!strcasecmp(name, "slow_ms") && argc) {
 			r = read_uint_arg(_args + 3, as, &rc->scan.slow_ms,
-					&ti->error);
+					  &ti->error);
 			if (r)
 				return r;
 			rc->slow_ms_set = true;
