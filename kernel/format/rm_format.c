@@ -130,6 +130,9 @@ static enum rm4_status header_check(const void *buf, size_t checked_len,
 	if (rm_le64_to_cpu(h->blocknr) != blocknr)
 		return problem(prob, RM4_E_BLOCKNR, "blocknr",
 			       rm_le64_to_cpu(h->blocknr));
+	if (rm_le64_to_cpu(h->seq) >= RM4_SEQ_LIMIT)
+		return problem(prob, RM4_E_FIELD, "seq",
+			       rm_le64_to_cpu(h->seq));
 	return RM4_OK;
 }
 

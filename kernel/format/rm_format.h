@@ -58,6 +58,12 @@ extern "C" {
 #define RM4_UNIT_DEFAULT_MIN 4096u /* format default: max(main pbs, 4 KiB) */
 
 #define RM4_MAX_SECTORS (1ull << 55) /* 2^64 bytes: no device is larger */
+/*
+ * Sequence numbers stay below 2^62: at a billion commits a second a writer
+ * needs a century to get there, so a larger one is corruption, and refusing
+ * it keeps max_seq + 1 from wrapping to a value that looks older.
+ */
+#define RM4_SEQ_LIMIT (1ull << 62)
 
 #define RM4_UUID_LEN 16
 #define RM4_IDENTITY_LEN 128 /* main device identity (WWN, serial, model) */

@@ -47,4 +47,30 @@ TEST(FormatBounds, GeometryCheckDividesByZeroForUnitBelow512) {
         << "rm4_sb_check_geometry must return an error, not crash";
 }
 
+// A block whose seq is at or above RM4_SEQ_LIMIT can only be corruption with
+// a valid CRC. Were it accepted, the next commit would stamp seq + 1, which
+// wraps to 0 at UINT64_MAX and makes the new copy look older than the stale
+// one. Both block types refuse it, naming the field.
+TEST(FormatBounds, SequenceAtTheLimitIsRefused) {
+    Superblock sb = valid_superblock();
+    std::array<std::byte, RM4_BLOCK_SIZE> b{};
+    Superblock out{};
+    rm4_problem prob{};
+    for (const uint64_t seq : {uint64_t{RM4_SEQ_LIMIT}, UINT64_MAX}) {
+        sb.seq = seq;
+        rm4_sb_encode(&sb, b.data());
+        EXPECT_EQ(rm4_sb_decode(b.data(), 0, &out, &prob), RM4_E_FIELD) << seq;
+        EXPECT_STREQ(prob.field, "seq");
+    }
+    sb.seq = RM4_SEQ_LIMIT - 1;
+    rm4_sb_encode(&sb, b.data());
+    EXPECT_EQ(rm4_sb_decode(b.data(), 0, &out, nullptr), RM4_OK);
+    EXPECT_EQ(out.seq, RM4_SEQ_LIMIT - 1);
+
+    std::array<std::byte, RM4_BLOCK_SIZE> t{};
+    rm4_table_prepare(t.data(), sb.table_a_start, 0, RM4_SEQ_LIMIT, sb.uuid);
+    EXPECT_EQ(rm4_table_check(t.data(), sb.table_a_start, 0, sb.uuid, &prob), RM4_E_FIELD);
+    EXPECT_STREQ(prob.field, "seq");
+}
+
 } // namespace
