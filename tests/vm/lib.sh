@@ -24,6 +24,20 @@ assert_eq() {
 	[[ $1 == "$2" ]] || die "${3:-value}: expected '$1', got '$2'"
 }
 
+# refuses CODE PATTERN CMD...: CMD exits with CODE and says PATTERN on
+# stderr. With REFUSES_ONE_LINE=1 the reason must also be one line (usage
+# errors, code 16, add the usage and a pointer to --help).
+refuses() {
+	local code=$1 pattern=$2 rc=0
+	shift 2
+	"$@" >/tmp/out 2>/tmp/err </dev/null || rc=$?
+	[[ $rc == "$code" ]] || die "'$*' exited $rc, expected $code (stderr: $(cat /tmp/err))"
+	grep -qE -- "$pattern" /tmp/err || die "'$*': no '$pattern' in stderr: $(cat /tmp/err)"
+	[[ ${REFUSES_ONE_LINE:-0} != 1 || $code == 16 || $(wc -l </tmp/err) == 1 ]] ||
+		die "'$*': expected a one-line reason, got: $(cat /tmp/err)"
+	log "refused ($code): $(head -1 /tmp/err)"
+}
+
 # --- modules -----------------------------------------------------------------
 
 # load_module: modprobe dm-mod, insmod $DMREMAP_MODULE, check the target.

@@ -9,18 +9,8 @@ set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
-# refuses CODE PATTERN CMD...: CMD exits with CODE and says PATTERN on stderr.
-refuses() {
-	local code=$1 pattern=$2 rc=0
-	shift 2
-	"$@" >/tmp/out 2>/tmp/err </dev/null || rc=$?
-	[[ $rc == "$code" ]] || die "'$*' exited $rc, expected $code (stderr: $(cat /tmp/err))"
-	grep -qE -- "$pattern" /tmp/err || die "'$*': no '$pattern' in stderr: $(cat /tmp/err)"
-	# A reason on one line (usage errors add the usage and a pointer to --help).
-	[[ $code == 16 || $(wc -l </tmp/err) == 1 ]] ||
-		die "'$*': expected a one-line reason, got: $(cat /tmp/err)"
-	log "refused ($code): $(head -1 /tmp/err)"
-}
+# Every refusal here gives its reason on one line (refuses is in lib.sh).
+REFUSES_ONE_LINE=1
 
 json_field() { jq -er "$2" <<<"$1" || die "no $2 in JSON: $1"; }
 

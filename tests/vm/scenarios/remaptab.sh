@@ -13,16 +13,6 @@ set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
-# refuses CODE PATTERN CMD...: CMD exits with CODE and says PATTERN on stderr.
-refuses() {
-	local code=$1 pattern=$2 rc=0
-	shift 2
-	"$@" >/tmp/out 2>/tmp/err </dev/null || rc=$?
-	[[ $rc == "$code" ]] || die "'$*' exited $rc, expected $code (stderr: $(cat /tmp/err))"
-	grep -qE -- "$pattern" /tmp/err || die "'$*': no '$pattern' in stderr: $(cat /tmp/err)"
-	log "refused ($code): $(head -1 /tmp/err)"
-}
-
 # devno DEV: "major:minor" of a block device, as a table line shows it.
 devno() { printf '%d:%d' "0x$(stat -L -c %t "$1")" "0x$(stat -L -c %T "$1")"; }
 
