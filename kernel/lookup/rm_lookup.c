@@ -174,8 +174,14 @@ const struct rm_lookup_entry *rm_lookup_find(const struct rm_lookup *lk,
 	return NULL;
 }
 
-u64 rm_lookup_merge_count(const struct rm_lookup *old,
-			  const struct rm_lookup_entry *changes, u64 nr_changes)
+/*
+ * The merge of `old` and sorted `changes`; with keep_removals, a change
+ * whose slot_state is 0 is kept (a delta) rather than dropped (a base).
+ * With out NULL, only counts.
+ */
+static u64 merge(const struct rm_lookup *old,
+		 const struct rm_lookup_entry *changes, u64 nr_changes,
+		 struct rm_lookup *out, int keep_removals)
 {
 	u64 i = 0, j = 0, n = 0;
 	u64 nr_old = old ? old->nr : 0;
@@ -183,36 +189,131 @@ u64 rm_lookup_merge_count(const struct rm_lookup *old,
 	while (i < nr_old || j < nr_changes) {
 		if (j == nr_changes ||
 		    (i < nr_old && old->e[i].main < changes[j].main)) {
+			if (out)
+				out->e[n] = old->e[i];
 			n++;
 			i++;
 			continue;
 		}
 		if (i < nr_old && old->e[i].main == changes[j].main)
 			i++;
-		n += changes[j].slot_state != 0;
+		if (changes[j].slot_state != 0 || keep_removals) {
+			if (out)
+				out->e[n] = changes[j];
+			n++;
+		}
 		j++;
 	}
+	if (out)
+		rm_lookup_index(out);
 	return n;
+}
+
+u64 rm_lookup_merge_count(const struct rm_lookup *old,
+			  const struct rm_lookup_entry *changes, u64 nr_changes)
+{
+	return merge(old, changes, nr_changes, NULL, 0);
 }
 
 void rm_lookup_merge(const struct rm_lookup *old,
 		     const struct rm_lookup_entry *changes, u64 nr_changes,
 		     struct rm_lookup *out)
 {
-	u64 i = 0, j = 0, n = 0;
-	u64 nr_old = old ? old->nr : 0;
+	merge(old, changes, nr_changes, out, 0);
+}
 
-	while (i < nr_old || j < nr_changes) {
-		if (j == nr_changes ||
-		    (i < nr_old && old->e[i].main < changes[j].main)) {
-			out->e[n++] = old->e[i++];
-			continue;
-		}
-		if (i < nr_old && old->e[i].main == changes[j].main)
-			i++;
-		if (changes[j].slot_state != 0)
-			out->e[n++] = changes[j];
-		j++;
+u64 rm_lookup_delta_count(const struct rm_lookup *old,
+			  const struct rm_lookup_entry *changes, u64 nr_changes)
+{
+	return merge(old, changes, nr_changes, NULL, 1);
+}
+
+void rm_lookup_delta_merge(const struct rm_lookup *old,
+			   const struct rm_lookup_entry *changes,
+			   u64 nr_changes, struct rm_lookup *out)
+{
+	merge(old, changes, nr_changes, out, 1);
+}
+
+u64 rm_lookup_delta_limit(u64 base_nr)
+{
+	u64 limit = 64;
+
+	while (limit < 65536 && limit * limit < 2 * base_nr)
+		limit <<= 1;
+	return limit;
+}
+
+const struct rm_lookup_entry *rm_view_find(const struct rm_lookup_view *v,
+					   u64 unit)
+{
+	const struct rm_lookup_entry *hit;
+
+	if (v->delta) {
+		hit = rm_lookup_find(v->delta, unit);
+		if (hit)
+			return hit->slot_state ? hit : NULL;
 	}
-	rm_lookup_index(out);
+	return v->base ? rm_lookup_find(v->base, unit) : NULL;
+}
+
+/* A walk over the view's entries in order of main unit. */
+struct view_walk {
+	const struct rm_lookup *base, *delta;
+	u64 i, j;
+};
+
+static void walk_start(struct view_walk *w, const struct rm_lookup_view *v,
+		       u64 unit)
+{
+	w->base = v->base;
+	w->delta = v->delta;
+	w->i = w->base ? rm_lookup_lower_bound(w->base, unit) : 0;
+	w->j = w->delta ? rm_lookup_lower_bound(w->delta, unit) : 0;
+}
+
+/* The next entry of the view, or NULL at the end. */
+static const struct rm_lookup_entry *walk_next(struct view_walk *w)
+{
+	for (;;) {
+		const struct rm_lookup_entry *b = w->base && w->i < w->base->nr
+							  ? &w->base->e[w->i]
+							  : NULL;
+		const struct rm_lookup_entry *d =
+			w->delta && w->j < w->delta->nr ? &w->delta->e[w->j]
+							: NULL;
+
+		if (!d || (b && b->main < d->main)) {
+			if (b)
+				w->i++;
+			return b;
+		}
+		if (b && b->main == d->main)
+			w->i++; /* the delta's entry replaces or removes it */
+		w->j++;
+		if (d->slot_state)
+			return d;
+	}
+}
+
+int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
+		     unsigned int run_state, struct rm_lookup_entry *e,
+		     u64 *run)
+{
+	const struct rm_lookup_entry *x, *y;
+	struct view_walk w;
+	u64 n = 1;
+
+	walk_start(&w, v, first);
+	x = walk_next(&w);
+	if (!x || x->main > last)
+		return 0;
+	*e = *x;
+	if (rm_lookup_state(x) == run_state && x->spare != RM_LOOKUP_NO_SPARE)
+		while ((y = walk_next(&w)) && y->main == x->main + n &&
+		       y->main <= last && y->spare == (u64)x->spare + n &&
+		       rm_lookup_state(y) == run_state)
+			n++;
+	*run = n;
+	return 1;
 }

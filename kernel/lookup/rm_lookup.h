@@ -105,6 +105,48 @@ __u64 rm_lookup_merge_count(const struct rm_lookup *old,
 			    const struct rm_lookup_entry *changes,
 			    __u64 nr_changes);
 
+/*
+ * Merges changes into a delta: as rm_lookup_merge(), but a removal stays in
+ * `out` as an entry whose slot_state is 0, to hide the base's entry for its
+ * unit (see struct rm_lookup_view).
+ */
+void rm_lookup_delta_merge(const struct rm_lookup *old,
+			   const struct rm_lookup_entry *changes,
+			   __u64 nr_changes, struct rm_lookup *out);
+/* Number of entries rm_lookup_delta_merge() produces. */
+__u64 rm_lookup_delta_count(const struct rm_lookup *old,
+			    const struct rm_lookup_entry *changes,
+			    __u64 nr_changes);
+
+/*
+ * A view of the table: a base lookup and, in front of it, a small delta of
+ * the changes since the base was built. Recording a remap then copies only
+ * the delta; the base is rebuilt (rm_lookup_merge() of the delta into it)
+ * once the delta reaches rm_lookup_delta_limit() entries, which balances
+ * the two copies' costs at about sqrt(2 * base) entries per change.
+ * A delta entry replaces the base's entry for its unit; one whose
+ * slot_state is 0 removes it. Either pointer may be NULL (empty).
+ */
+struct rm_lookup_view {
+	const struct rm_lookup *base;
+	const struct rm_lookup *delta;
+};
+
+/* The delta size at which to fold it into a new base. */
+__u64 rm_lookup_delta_limit(__u64 base_nr);
+/* The entry for `unit` in the view, or NULL. */
+const struct rm_lookup_entry *rm_view_find(const struct rm_lookup_view *v,
+					   __u64 unit);
+/*
+ * The first entry of the view with main in [first, last], copied to *e.
+ * *run: the number of units from it, up to `last`, that have entries in
+ * state `run_state` with consecutive spare blocks (1 when e is in another
+ * state). Returns 0 when there is no entry in the range.
+ */
+int rm_view_first_in(const struct rm_lookup_view *v, __u64 first, __u64 last,
+		     unsigned int run_state, struct rm_lookup_entry *e,
+		     __u64 *run);
+
 #ifdef __cplusplus
 }
 #endif

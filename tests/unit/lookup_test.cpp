@@ -179,6 +179,145 @@ TEST(Lookup, MergeIntoEmpty) {
     EXPECT_EQ(rm_lookup_find(&lk, 4), nullptr);
 }
 
+// A base and a delta in front of it, as the module keeps them: batches of
+// random changes (new remaps, pending units, replacements, removals of
+// entries in the base, in the delta and of units in neither) go into the
+// delta, which is folded into a new base when it reaches the limit. After
+// every batch, every unit's entry and random range queries agree with a
+// std::map that took the same changes.
+struct View {
+    uint64_t units;
+    std::vector<uint64_t> base_mem, delta_mem;
+    rm_lookup base{}, delta{};
+    bool has_base = false;
+
+    explicit View(uint64_t u)
+        : units(u) {
+        rm_lookup_init(&delta, delta_mem_for(0), 0, units);
+        rm_lookup_index(&delta);
+    }
+    uint64_t* delta_mem_for(uint64_t n) {
+        delta_mem.assign(rm_lookup_bytes(n, units) / 8 + 1, 0);
+        return delta_mem.data();
+    }
+    rm_lookup_view view() const { return {has_base ? &base : nullptr, &delta}; }
+
+    void apply(const std::vector<rm_lookup_entry>& changes) {
+        const uint64_t n = rm_lookup_delta_count(&delta, changes.data(), changes.size());
+        std::vector<uint64_t> mem(rm_lookup_bytes(n, units) / 8 + 1);
+        rm_lookup out{};
+        rm_lookup_init(&out, mem.data(), n, units);
+        rm_lookup_delta_merge(&delta, changes.data(), changes.size(), &out);
+        delta_mem = std::move(mem); // the buffer moves with it
+        delta = out;
+    }
+    void fold() {
+        const rm_lookup* old = has_base ? &base : nullptr;
+        const uint64_t n = rm_lookup_merge_count(old, delta.e, delta.nr);
+        std::vector<uint64_t> mem(rm_lookup_bytes(n, units) / 8 + 1);
+        rm_lookup out{};
+        rm_lookup_init(&out, mem.data(), n, units);
+        rm_lookup_merge(old, delta.e, delta.nr, &out);
+        base_mem = std::move(mem);
+        base = out;
+        has_base = true;
+        rm_lookup_init(&delta, delta_mem_for(0), 0, units);
+        rm_lookup_index(&delta);
+    }
+};
+
+void check_view(const View& v, const std::map<uint64_t, rm_lookup_entry>& m,
+                const std::vector<uint64_t>& probe, std::mt19937_64& rng) {
+    const rm_lookup_view view = v.view();
+    for (const uint64_t k : probe) {
+        const rm_lookup_entry* hit = rm_view_find(&view, k);
+        const auto it = m.find(k);
+        ASSERT_EQ(hit != nullptr, it != m.end()) << "unit " << k;
+        if (hit) {
+            EXPECT_EQ(hit->spare, it->second.spare) << "unit " << k;
+            EXPECT_EQ(hit->slot_state, it->second.slot_state) << "unit " << k;
+        }
+    }
+    for (int q = 0; q < 2000; ++q) {
+        const uint64_t first = rng() % v.units;
+        const uint64_t last = std::min(v.units - 1, first + rng() % 64);
+        rm_lookup_entry e{};
+        __u64 run = 0;
+        const int got = rm_view_first_in(&view, first, last, RM4_STATE_REMAPPED, &e, &run);
+        auto it = m.lower_bound(first);
+        if (it == m.end() || it->first > last) {
+            ASSERT_EQ(got, 0) << "range " << first << ".." << last;
+            continue;
+        }
+        ASSERT_EQ(got, 1) << "range " << first << ".." << last;
+        EXPECT_EQ(e.main, it->first);
+        EXPECT_EQ(e.slot_state, it->second.slot_state);
+        uint64_t want = 1;
+        const rm_lookup_entry x = it->second;
+        if (rm_lookup_state(&x) == RM4_STATE_REMAPPED)
+            for (++it; it != m.end() && it->first == x.main + want && it->first <= last &&
+                       it->second.spare == x.spare + want &&
+                       rm_lookup_state(&it->second) == RM4_STATE_REMAPPED;
+                 ++it)
+                ++want;
+        EXPECT_EQ(run, want) << "range " << first << ".." << last;
+    }
+}
+
+TEST(LookupView, DeltaInFrontOfBaseMatchesStdMap) {
+    const uint64_t units = 4096; // small, so that changes hit each other often
+    std::mt19937_64 rng(21);
+    std::map<uint64_t, rm_lookup_entry> m;
+    View v(units);
+    std::vector<uint64_t> probe(units);
+    for (uint64_t k = 0; k < units; ++k)
+        probe[k] = k;
+    uint32_t next_spare = 0;
+    for (int batch = 0; batch < 300; ++batch) {
+        std::map<uint64_t, rm_lookup_entry> changes;
+        const int n = 1 + static_cast<int>(rng() % 40);
+        for (int i = 0; i < n; ++i) {
+            const uint64_t k = rng() % units;
+            switch (rng() % 5) {
+            case 0:
+            case 1: // remaps in runs of consecutive units and spare blocks
+                for (uint64_t r = 0, len = 1 + rng() % 6; r < len && k + r < units; ++r)
+                    changes[k + r] = entry(k + r, next_spare++, k + r);
+                break;
+            case 2:
+                changes[k] = entry(k, RM_LOOKUP_NO_SPARE, k, RM4_STATE_PENDING);
+                break;
+            default: // a removal, whether or not the unit has an entry
+                changes[k] = {k, 0, 0};
+            }
+        }
+        std::vector<rm_lookup_entry> cv;
+        for (const auto& [k, c] : changes) {
+            cv.push_back(c);
+            if (c.slot_state == 0)
+                m.erase(k);
+            else
+                m[k] = c;
+        }
+        v.apply(cv);
+        if (v.delta.nr >= rm_lookup_delta_limit(v.has_base ? v.base.nr : 0) || rng() % 17 == 0)
+            v.fold();
+        SCOPED_TRACE(testing::Message() << "batch " << batch << " base "
+                                        << (v.has_base ? v.base.nr : 0) << " delta " << v.delta.nr);
+        check_view(v, m, probe, rng);
+        if (HasFatalFailure())
+            return;
+    }
+    v.fold();
+    EXPECT_EQ(v.base.nr, m.size()) << "a fold leaves no removal behind";
+}
+
+TEST(LookupView, DeltaLimitBalancesTheCopies) {
+    EXPECT_EQ(rm_lookup_delta_limit(0), 64u);
+    EXPECT_EQ(rm_lookup_delta_limit(1 << 20), 2048u); // 2048^2 >= 2 * 2^20
+    EXPECT_EQ(rm_lookup_delta_limit(1ull << 40), 65536u);
+}
+
 // Issue 9's goal is at most 24 bytes of kernel memory per remap.
 // The radix sort the module's activation uses gives what the heapsort
 // gives, over key spaces that take one to five passes (an odd count ends in
