@@ -58,10 +58,23 @@ struct remap_stats {
 	u64 retries;
 };
 
-/* The lookup published with RCU; its memory follows the struct. */
-struct remap_lookup {
+/* The sorted table as of the last fold; its memory follows the struct. */
+struct remap_base {
 	struct rm_lookup lk;
+};
+
+/*
+ * The lookup published with RCU: a base, shared by successive lookups, and
+ * the changes since it was built in a small delta in front of it (see
+ * struct rm_lookup_view). Recording a remap copies the delta only; the
+ * worker folds the delta into a new base when it grows. The delta's memory
+ * follows the struct.
+ */
+struct remap_lookup {
+	struct remap_base *base; /* NULL: empty */
+	bool free_base;		 /* the last lookup on its base: free it too */
 	struct rcu_head rcu;
+	struct rm_lookup delta;
 };
 
 enum remap_request_kind {
@@ -69,14 +82,18 @@ enum remap_request_kind {
 	RQ_SCAN_UNIT,	/* the scan checks one unit */
 	RQ_SCAN_SAVE,	/* the scan persists its cursor */
 	RQ_SCAN_RECORD, /* the scan records an unreadable unit */
+	RQ_LIST,	/* the list message: fold the delta, then list */
 };
 
 /* Work for the worker from a message or the scan; the caller waits. */
 struct remap_request {
 	struct list_head list;
 	enum remap_request_kind kind;
-	u64 unit; /* RQ_SCAN_SAVE: the cursor */
-	u64 pass; /* RQ_SCAN_RECORD: the probe unit */
+	u64 unit;  /* RQ_SCAN_SAVE: the cursor; RQ_LIST: the first position */
+	u64 pass;  /* RQ_SCAN_RECORD: the probe unit; RQ_SCAN_SAVE: the pass */
+	u64 count; /* RQ_LIST: positions to list */
+	char *reply; /* RQ_LIST: the message's reply buffer */
+	unsigned int maxlen;
 	unsigned int slow_ms;
 	int result;
 	struct completion done;
@@ -217,35 +234,73 @@ static inline sector_t unit_len(struct remap_c *rc, u64 u)
 
 /* ---- The lookup ---------------------------------------------------------- */
 
-static struct remap_lookup *lookup_alloc(struct remap_c *rc, u64 nr)
+/*
+ * The worker allocates on the I/O path: the scoped NOIO API keeps
+ * kvmalloc()'s vmalloc fallback, which GFP_NOIO would disable.
+ */
+static void *lookup_kvmalloc(size_t bytes)
+{
+	unsigned int noio = memalloc_noio_save();
+	void *p = kvmalloc(bytes, GFP_KERNEL);
+
+	memalloc_noio_restore(noio);
+	return p;
+}
+
+/* A base for nr entries (fill it sorted, then rm_lookup_index()). */
+static struct remap_base *base_alloc(struct remap_c *rc, u64 nr)
+{
+	struct remap_base *b;
+
+	b = lookup_kvmalloc(sizeof(*b) + rm_lookup_bytes(nr, rc->main_units));
+	if (b)
+		rm_lookup_init(&b->lk, b + 1, nr, rc->main_units);
+	return b;
+}
+
+/* A lookup on `base` with room for a delta of nr entries. */
+static struct remap_lookup *lookup_alloc(struct remap_c *rc,
+					 struct remap_base *base, u64 nr)
 {
 	struct remap_lookup *rl;
-	unsigned int noio;
 
-	/*
-	 * The worker allocates on the I/O path: the scoped NOIO API keeps
-	 * kvmalloc()'s vmalloc fallback, which GFP_NOIO would disable.
-	 */
-	noio = memalloc_noio_save();
-	rl = kvmalloc(sizeof(*rl) + rm_lookup_bytes(nr, rc->main_units),
-		      GFP_KERNEL);
-	memalloc_noio_restore(noio);
-	if (rl)
-		rm_lookup_init(&rl->lk, rl + 1, nr, rc->main_units);
+	rl = lookup_kvmalloc(sizeof(*rl) + rm_lookup_bytes(nr, rc->main_units));
+	if (!rl)
+		return NULL;
+	rl->base = base;
+	rl->free_base = false;
+	rm_lookup_init(&rl->delta, rl + 1, nr, rc->main_units);
 	return rl;
+}
+
+static void lookup_free(struct remap_lookup *rl)
+{
+	if (rl->free_base)
+		kvfree(rl->base);
+	kvfree(rl);
 }
 
 static void lookup_free_rcu(struct rcu_head *head)
 {
-	kvfree(container_of(head, struct remap_lookup, rcu));
+	lookup_free(container_of(head, struct remap_lookup, rcu));
 }
 
-/* Publishes `rl` (NULL when empty) and frees the old lookup after RCU. */
+static void lookup_view(const struct remap_lookup *rl, struct rm_lookup_view *v)
+{
+	v->base = rl->base ? &rl->base->lk : NULL;
+	v->delta = rl->delta.nr ? &rl->delta : NULL;
+}
+
+/*
+ * Publishes `rl` (NULL when empty) and frees the old lookup after RCU, with
+ * its base when `rl` no longer uses it. Only the worker publishes, and the
+ * constructor and preresume before the worker runs.
+ */
 static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
 {
 	struct remap_lookup *old;
 
-	if (rl && !rl->lk.nr) {
+	if (rl && !rl->base && !rl->delta.nr) {
 		kvfree(rl);
 		rl = NULL;
 	}
@@ -255,27 +310,83 @@ static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
 		set_bit(0, &rc->active);
 	else
 		clear_bit(0, &rc->active);
-	if (old)
+	if (old) {
+		old->free_base = !rl || rl->base != old->base;
 		call_rcu(&old->rcu, lookup_free_rcu);
+	}
 }
 
-/* Applies sorted changes (see rm_lookup_merge) and publishes the result. */
+/*
+ * Publishes a lookup on `base` with an empty delta; frees `base` when that
+ * fails.
+ */
+static int lookup_publish_base(struct remap_c *rc, struct remap_base *base)
+{
+	struct remap_lookup *rl;
+
+	if (base && !base->lk.nr) {
+		kvfree(base);
+		base = NULL;
+	}
+	rl = lookup_alloc(rc, base, 0);
+	if (!rl) {
+		kvfree(base);
+		return -ENOMEM;
+	}
+	rm_lookup_index(&rl->delta);
+	lookup_publish(rc, rl);
+	return 0;
+}
+
+/*
+ * Applies sorted changes (see rm_lookup_merge) to the delta and publishes
+ * the result: the cost grows with the delta, not with the table.
+ */
 static int lookup_apply(struct remap_c *rc, struct rm_lookup_entry *changes,
 			u64 nr)
 {
 	struct remap_lookup *old, *rl;
+	const struct rm_lookup *delta;
 	u64 count;
 
 	if (!nr)
 		return 0;
 	old = rcu_dereference_protected(rc->lookup, true);
-	count = rm_lookup_merge_count(old ? &old->lk : NULL, changes, nr);
-	rl = lookup_alloc(rc, count);
+	delta = old ? &old->delta : NULL;
+	count = rm_lookup_delta_count(delta, changes, nr);
+	rl = lookup_alloc(rc, old ? old->base : NULL, count);
 	if (!rl)
 		return -ENOMEM;
-	rm_lookup_merge(old ? &old->lk : NULL, changes, nr, &rl->lk);
+	rm_lookup_delta_merge(delta, changes, nr, &rl->delta);
 	lookup_publish(rc, rl);
 	return 0;
+}
+
+/*
+ * Folds the delta into a new base. With `force`, whatever its size;
+ * otherwise once it reaches rm_lookup_delta_limit() entries, or four times
+ * that when the worker is busy (it folds when idle, after the bios it
+ * finished were ended). Worker only.
+ */
+static int lookup_fold(struct remap_c *rc, bool force, bool idle)
+{
+	struct remap_lookup *old = rcu_dereference_protected(rc->lookup, true);
+	const struct rm_lookup *base;
+	struct remap_base *nb;
+	u64 limit;
+
+	if (!old || !old->delta.nr)
+		return 0;
+	base = old->base ? &old->base->lk : NULL;
+	limit = rm_lookup_delta_limit(base ? base->nr : 0);
+	if (!force && old->delta.nr < (idle ? limit : 4 * limit))
+		return 0;
+	nb = base_alloc(
+		rc, rm_lookup_merge_count(base, old->delta.e, old->delta.nr));
+	if (!nb)
+		return -ENOMEM;
+	rm_lookup_merge(base, old->delta.e, old->delta.nr, &nb->lk);
+	return lookup_publish_base(rc, nb);
 }
 
 /* Copies the entry for unit u into *e; false when u is not in the table. */
@@ -283,13 +394,40 @@ static bool lookup_unit(struct remap_c *rc, u64 u, struct rm_lookup_entry *e)
 {
 	const struct rm_lookup_entry *hit = NULL;
 	struct remap_lookup *rl;
+	struct rm_lookup_view v;
 
 	rcu_read_lock();
 	rl = rcu_dereference(rc->lookup);
-	if (rl)
-		hit = rm_lookup_find(&rl->lk, u);
+	if (rl) {
+		lookup_view(rl, &v);
+		hit = rm_view_find(&v, u);
+	}
 	if (hit)
 		*e = *hit;
+	rcu_read_unlock();
+	return hit;
+}
+
+/*
+ * The first entry with a unit in first..last into *e, and the number of
+ * units from it remapped to consecutive spare blocks (1 when it is not
+ * remapped): one bio to the spare serves them all, as one bio to main
+ * would (a failed multi-unit write remaps its units in order).
+ */
+static bool lookup_range(struct remap_c *rc, u64 first, u64 last,
+			 struct rm_lookup_entry *e, u64 *run)
+{
+	struct remap_lookup *rl;
+	struct rm_lookup_view v;
+	bool hit = false;
+
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	if (rl) {
+		lookup_view(rl, &v);
+		hit = rm_view_first_in(&v, first, last, RM4_STATE_REMAPPED, e,
+				       run);
+	}
 	rcu_read_unlock();
 	return hit;
 }
@@ -366,25 +504,6 @@ static int map_unit(struct remap_c *rc, struct bio *bio, struct remap_bio *pb,
 	return DM_MAPIO_SUBMITTED;
 }
 
-/*
- * Entries from lk->e[i] on, up to unit `last`, of units remapped to
- * consecutive spare blocks: one bio to the spare serves them all, as one
- * bio to main would (a failed multi-unit write remaps its units in order).
- */
-static u64 remapped_run(const struct rm_lookup *lk, u64 i, u64 last)
-{
-	const struct rm_lookup_entry *e = &lk->e[i];
-	u64 n = 1;
-
-	if (rm_lookup_state(e) != RM4_STATE_REMAPPED)
-		return 1;
-	while (i + n < lk->nr && e[n].main == e->main + n &&
-	       e[n].main <= last && e[n].spare == e->spare + n &&
-	       rm_lookup_state(&e[n]) == RM4_STATE_REMAPPED)
-		n++;
-	return n;
-}
-
 /* The slow path: the table is not empty or a remap is in progress. */
 static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 			  struct remap_bio *pb)
@@ -393,25 +512,14 @@ static int remap_map_slow(struct remap_c *rc, struct bio *bio,
 	const u64 first = sector_to_unit(rc, sector);
 	const u64 last = sector_to_unit(rc, bio_end_sector(bio) - 1);
 	struct rm_lookup_entry e = { 0 };
-	struct remap_lookup *rl;
 	u64 next = U64_MAX, run = 1;
 	unsigned long active, flags;
 
 	/* Read the busy state before the lookup: see remap_worker(). */
 	active = smp_load_acquire(&rc->active);
 
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
-	if (rl) {
-		u64 i = rm_lookup_lower_bound(&rl->lk, first);
-
-		if (i < rl->lk.nr && rl->lk.e[i].main <= last) {
-			e = rl->lk.e[i];
-			next = e.main;
-			run = remapped_run(&rl->lk, i, last);
-		}
-	}
-	rcu_read_unlock();
+	if (lookup_range(rc, first, last, &e, &run))
+		next = e.main;
 
 	if (active & RM_ACTIVE_BUSY) {
 		spin_lock_irqsave(&rc->lock, flags);
@@ -501,22 +609,14 @@ static bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
 	const u64 first = sector_to_unit(rc, pb->iter.bi_sector);
 	const u64 last = sector_to_unit(
 		rc, pb->iter.bi_sector + (pb->iter.bi_size >> 9) - 1);
-	struct remap_lookup *rl;
-	bool hit = false;
+	struct rm_lookup_entry e;
+	u64 run;
 
 	if ((READ_ONCE(rc->active) & RM_ACTIVE_BUSY) &&
 	    READ_ONCE(rc->busy_first) <= last &&
 	    READ_ONCE(rc->busy_last) >= first)
 		return true;
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
-	if (rl) {
-		u64 i = rm_lookup_lower_bound(&rl->lk, first);
-
-		hit = i < rl->lk.nr && rl->lk.e[i].main <= last;
-	}
-	rcu_read_unlock();
-	return hit;
+	return lookup_range(rc, first, last, &e, &run);
 }
 
 static int remap_end_io(struct dm_target *ti, struct bio *bio,
@@ -1276,6 +1376,53 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 	return r;
 }
 
+static const char *state_name(unsigned int state)
+{
+	return state == RM4_STATE_REMAPPED ? "remapped" : "pending";
+}
+
+/*
+ * The list message: positions are positions in the sorted table, so the
+ * delta is folded into the base first. On the worker, the only one to
+ * publish, the base does not change while it is listed.
+ */
+static int handle_list(struct remap_c *rc, struct remap_request *req)
+{
+	const u64 from = req->unit,
+		  end = from + min(req->count, U64_MAX - from);
+	const unsigned int maxlen = req->maxlen;
+	char *result = req->reply;
+	const struct rm_lookup *lk;
+	struct remap_lookup *rl;
+	unsigned int sz = 0;
+	u64 i;
+	int r;
+
+	r = lookup_fold(rc, true, true);
+	if (r) {
+		DMERR("out of memory listing the table");
+		return r;
+	}
+	rl = rcu_dereference_protected(rc->lookup, true);
+	lk = rl && rl->base ? &rl->base->lk : NULL;
+	for (i = from; lk && i < lk->nr && i < end; i++) {
+		const struct rm_lookup_entry *e = &lk->e[i];
+
+		if (e->spare == RM_LOOKUP_NO_SPARE)
+			DMEMIT("%llu - %s\n", e->main,
+			       state_name(rm_lookup_state(e)));
+		else
+			DMEMIT("%llu %u %s\n", e->main, e->spare,
+			       state_name(rm_lookup_state(e)));
+		if (sz + 64 >= maxlen && i + 1 < lk->nr && i + 1 < end) {
+			/* The buffer is full: tell the caller where to go on. */
+			DMEMIT("next %llu\n", i + 1);
+			break;
+		}
+	}
+	return 0;
+}
+
 static int handle_request(struct remap_c *rc, struct remap_request *req)
 {
 	switch (req->kind) {
@@ -1285,6 +1432,8 @@ static int handle_request(struct remap_c *rc, struct remap_request *req)
 		return handle_scan_save(rc, req->unit, req->pass);
 	case RQ_SCAN_RECORD:
 		return handle_scan_record(rc, req->unit, req->pass);
+	case RQ_LIST:
+		return handle_list(rc, req);
 	default:
 		return handle_remap(rc, req->unit);
 	}
@@ -1326,6 +1475,13 @@ static void dispatch_deferred(struct remap_c *rc, struct bio *bio)
 		bio_io_error(bio);
 }
 
+static void fold_when_due(struct remap_c *rc, bool idle)
+{
+	if (lookup_fold(rc, false, idle))
+		DMWARN_LIMIT(
+			"out of memory folding the remap lookup: lookups stay correct, recording remaps gets slower until a fold succeeds");
+}
+
 static void remap_worker(struct work_struct *ws)
 {
 	struct remap_c *rc = container_of(ws, struct remap_c, worker);
@@ -1348,8 +1504,12 @@ static void remap_worker(struct work_struct *ws)
 		spin_unlock_irq(&rc->lock);
 
 		if (bio_list_empty(&failed) && bio_list_empty(&late) &&
-		    bio_list_empty(&deferred) && !req)
+		    bio_list_empty(&deferred) && !req) {
+			/* Idle: the bios it finished have been ended. */
+			fold_when_due(rc, true);
 			return;
+		}
+		fold_when_due(rc, false);
 		while ((bio = bio_list_pop(&failed)))
 			handle_failed(rc, bio);
 		while ((bio = bio_list_pop(&late)))
@@ -1463,7 +1623,8 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 	rl = rcu_dereference_protected(rc->lookup, true);
 	if (rl) {
 		synchronize_rcu();
-		kvfree(rl);
+		rl->free_base = true;
+		lookup_free(rl);
 	}
 	rm_md_destroy(&rc->md);
 	if (rc->spare) {
@@ -1489,7 +1650,7 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 		.physical_block_size = bdev_physical_block_size(main),
 	};
 	struct rm_lookup_entry *entries = NULL;
-	struct remap_lookup *rl;
+	struct remap_base *base;
 	u64 nr = 0;
 	int r;
 
@@ -1499,16 +1660,16 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	rc->unit_shift = ilog2(rc->md.sb.unit_bytes >> SECTOR_SHIFT);
 	rc->pool_start = rc->md.sb.pool_start;
 	rc->main_units = rm4_main_units(&rc->md.sb);
-	rl = lookup_alloc(rc, nr);
-	if (!rl) {
-		kvfree(entries);
+	base = base_alloc(rc, nr);
+	if (base) {
+		memcpy(base->lk.e, entries, nr * sizeof(*entries));
+		rm_lookup_index(&base->lk);
+	}
+	kvfree(entries);
+	if (!base || lookup_publish_base(rc, base)) {
 		*error = "Cannot allocate memory for the remap lookup";
 		return -ENOMEM;
 	}
-	memcpy(rl->lk.e, entries, nr * sizeof(*entries));
-	kvfree(entries);
-	rm_lookup_index(&rl->lk);
-	lookup_publish(rc, rl);
 	note_commit(rc);
 	rc->loaded = true;
 	return 0;
@@ -1914,45 +2075,25 @@ static int parse_unit(struct remap_c *rc, const char *arg, u64 *u)
 	return 0;
 }
 
-static const char *state_name(unsigned int state)
-{
-	return state == RM4_STATE_REMAPPED ? "remapped" : "pending";
-}
-
 static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 			char *result, unsigned int maxlen)
 {
-	struct remap_lookup *rl;
-	unsigned int sz = 0;
-	u64 from = 0, count = RM_LIST_MAX, i;
+	struct remap_request req = {
+		.kind = RQ_LIST,
+		.count = RM_LIST_MAX,
+		.reply = result,
+		.maxlen = maxlen,
+	};
 
-	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &from)) ||
-	    (argc > 2 && (kstrtoull(argv[2], 10, &count) || !count ||
-			  count > RM_LIST_MAX))) {
+	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &req.unit)) ||
+	    (argc > 2 && (kstrtoull(argv[2], 10, &req.count) || !req.count ||
+			  req.count > RM_LIST_MAX))) {
 		DMWARN("usage: list [<from> [<count>]] with count 1 to %u",
 		       RM_LIST_MAX);
 		return -EINVAL;
 	}
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
-	for (i = from; rl && i < rl->lk.nr && i < from + count; i++) {
-		const struct rm_lookup_entry *e = &rl->lk.e[i];
-
-		if (e->spare == RM_LOOKUP_NO_SPARE)
-			DMEMIT("%llu - %s\n", e->main,
-			       state_name(rm_lookup_state(e)));
-		else
-			DMEMIT("%llu %u %s\n", e->main, e->spare,
-			       state_name(rm_lookup_state(e)));
-		if (sz + 64 >= maxlen && i + 1 < rl->lk.nr &&
-		    i + 1 < from + count) {
-			/* The buffer is full: tell the caller where to go on. */
-			DMEMIT("next %llu\n", i + 1);
-			break;
-		}
-	}
-	rcu_read_unlock();
-	return 1;
+	submit_request(rc, &req);
+	return req.result ?: 1;
 }
 
 static int message_remap(struct remap_c *rc, u64 u, char *result,
@@ -2127,6 +2268,8 @@ static int __init dm_remap_init(void)
 static void __exit dm_remap_exit(void)
 {
 	dm_unregister_target(&remap_target);
+	/* Old lookups freed with call_rcu() run lookup_free_rcu(): wait. */
+	rcu_barrier();
 }
 
 module_init(dm_remap_init);
