@@ -3,9 +3,13 @@
 // Microbenchmark of the remap lookup (kernel/lookup/rm_lookup.c), the same
 // C that the module's map() runs. Not a test: it reports figures.
 //
-//   lookup-bench                      ns per lookup for 0, 16K and 1M entries, hit and miss
-//   lookup-bench --count N E hit|miss only N lookups on a table of E entries (for callgrind:
-//                                     instructions per lookup = (Ir(N) - Ir(0)) / N)
+//   lookup-bench                      ns per lookup for 0, 16K and 1M entries, hit and miss;
+//                                     the cost of recording one change; sorting
+//   lookup-bench --count N E hit|miss [view]
+//                                     only N lookups on a table of E entries (for callgrind:
+//                                     instructions per lookup = (Ir(N) - Ir(0)) / N); with
+//                                     `view`, the map path's rm_view_first_in() over the
+//                                     table and a full delta in front of it
 #include "rm_format.h"
 #include "rm_lookup.h"
 
@@ -74,6 +78,115 @@ uint64_t run(const Table& t, const std::vector<uint64_t>& keys) {
     return found;
 }
 
+// A delta of `n` changes to units the table does not hold, as the module
+// has just before a fold (n = rm_lookup_delta_limit()).
+struct Delta {
+    std::vector<uint64_t> mem;
+    rm_lookup lk{};
+};
+
+std::vector<rm_lookup_entry> new_changes(const Table& t, uint64_t n, uint32_t seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<rm_lookup_entry> c;
+    while (c.size() < n) {
+        const uint64_t k = rng() % main_units;
+        if (!rm_lookup_find(&t.lk, k))
+            c.push_back({k, 1u << 29, rm_lookup_pack(c.size(), RM4_STATE_REMAPPED)});
+    }
+    std::sort(c.begin(), c.end(), [](auto& a, auto& b) { return a.main < b.main; });
+    c.erase(std::unique(c.begin(), c.end(), [](auto& a, auto& b) { return a.main == b.main; }),
+            c.end());
+    return c;
+}
+
+void merge_into(const rm_lookup* old, const std::vector<rm_lookup_entry>& c, bool delta,
+                Delta& out) {
+    const uint64_t n = delta ? rm_lookup_delta_count(old, c.data(), c.size())
+                             : rm_lookup_merge_count(old, c.data(), c.size());
+    out.mem.assign(rm_lookup_bytes(n, main_units) / 8 + 1, 0);
+    rm_lookup_init(&out.lk, out.mem.data(), n, main_units);
+    if (delta)
+        rm_lookup_delta_merge(old, c.data(), c.size(), &out.lk);
+    else
+        rm_lookup_merge(old, c.data(), c.size(), &out.lk);
+}
+
+Delta make_delta(const Table& t, uint64_t n) {
+    Delta d;
+    merge_into(nullptr, new_changes(t, n, 99), true, d);
+    return d;
+}
+
+// What map() asks for a one-unit bio: rm_view_first_in().
+uint64_t run_view(const rm_lookup_view& v, const std::vector<uint64_t>& keys) {
+    uint64_t found = 0;
+    rm_lookup_entry e;
+    __u64 run = 0;
+    for (const uint64_t k : keys)
+        found += static_cast<uint64_t>(rm_view_first_in(&v, k, k, RM4_STATE_REMAPPED, &e, &run));
+    return found;
+}
+
+template <typename F> double best_ns(F&& f, int rounds = 5) {
+    double best = 1e18;
+    for (int round = 0; round < rounds; ++round) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        const auto t1 = std::chrono::steady_clock::now();
+        best = std::min(best, std::chrono::duration<double, std::nano>(t1 - t0).count());
+    }
+    return best;
+}
+
+// The lookups map() makes, through the view: the table alone (no recent
+// changes) and with a full delta in front of it.
+void view_figures() {
+    std::printf("\n| entries | delta entries | hit ns/lookup | miss ns/lookup |\n"
+                "|---:|---:|---:|---:|\n");
+    for (const uint64_t n : {16384ull, 1048576ull}) {
+        const Table t = make_table(n);
+        const Delta d = make_delta(t, rm_lookup_delta_limit(t.lk.nr));
+        for (const bool with_delta : {false, true}) {
+            const rm_lookup_view v{&t.lk, with_delta ? &d.lk : nullptr};
+            double ns[2];
+            for (int hit = 1; hit >= 0; --hit) {
+                const auto keys = probe_keys(t, hit, 1 << 20);
+                uint64_t found = 0;
+                ns[hit] =
+                    best_ns([&] { found = run_view(v, keys); }) / static_cast<double>(keys.size());
+                if (found > keys.size())
+                    std::exit(1);
+            }
+            std::printf("| %llu | %llu | %.1f | %.1f |\n", static_cast<unsigned long long>(n),
+                        static_cast<unsigned long long>(with_delta ? d.lk.nr : 0), ns[1], ns[0]);
+        }
+    }
+}
+
+// Recording one change: before the delta, every commit rebuilt the whole
+// table; now it rebuilds the delta (at worst full), and the table once per
+// rm_lookup_delta_limit() changes (the fold).
+void change_figures() {
+    std::printf("\n| entries | rebuild of the table (per change before) | delta limit | delta "
+                "copy, full delta | fold | per change now (copy + fold / limit) |\n"
+                "|---:|---:|---:|---:|---:|---:|\n");
+    for (const uint64_t n : {16384ull, 1048576ull}) {
+        const Table t = make_table(n);
+        const uint64_t limit = rm_lookup_delta_limit(t.lk.nr);
+        const Delta d = make_delta(t, limit - 1);
+        const auto one = new_changes(t, 1, 5);
+        const std::vector<rm_lookup_entry> folded(d.lk.e, d.lk.e + d.lk.nr);
+        Delta out;
+        const double rebuild = best_ns([&] { merge_into(&t.lk, one, false, out); });
+        const double copy = best_ns([&] { merge_into(&d.lk, one, true, out); });
+        const double fold = best_ns([&] { merge_into(&t.lk, folded, false, out); });
+        std::printf("| %llu | %.1f µs | %llu | %.1f µs | %.1f µs | %.1f µs |\n",
+                    static_cast<unsigned long long>(n), rebuild / 1e3,
+                    static_cast<unsigned long long>(limit), copy / 1e3, fold / 1e3,
+                    (copy + fold / static_cast<double>(limit)) / 1e3);
+    }
+}
+
 // Activation sorts the loaded entries: the heapsort against the radix
 // sort the module uses, on a million entries in table (random) order, best
 // of 3 rounds.
@@ -105,14 +218,21 @@ void sort_figures() {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc == 5 && std::strcmp(argv[1], "--count") == 0) {
+    if ((argc == 5 || (argc == 6 && std::strcmp(argv[5], "view") == 0)) &&
+        std::strcmp(argv[1], "--count") == 0) {
         const size_t count = std::strtoull(argv[2], nullptr, 10);
         const Table t = make_table(std::strtoull(argv[3], nullptr, 10));
         // The same keys whatever the count, so that only the lookups differ.
         const auto keys = probe_keys(t, std::strcmp(argv[4], "hit") == 0, 100000);
         const std::vector<uint64_t> used(
             keys.begin(), keys.begin() + static_cast<long>(std::min(count, keys.size())));
-        std::printf("%llu\n", static_cast<unsigned long long>(run(t, used)));
+        if (argc == 6) {
+            const Delta d = make_delta(t, rm_lookup_delta_limit(t.lk.nr));
+            const rm_lookup_view v{&t.lk, &d.lk};
+            std::printf("%llu\n", static_cast<unsigned long long>(run_view(v, used)));
+        } else {
+            std::printf("%llu\n", static_cast<unsigned long long>(run(t, used)));
+        }
         return 0;
     }
     std::printf(
@@ -140,6 +260,8 @@ int main(int argc, char** argv) {
         std::printf("| %llu | %.1f | %.1f | %.1f |\n", static_cast<unsigned long long>(n), bpe,
                     ns[1], ns[0]);
     }
+    view_figures();
+    change_figures();
     sort_figures();
     return 0;
 }
