@@ -82,18 +82,14 @@ enum remap_request_kind {
 	RQ_SCAN_UNIT,	/* the scan checks one unit */
 	RQ_SCAN_SAVE,	/* the scan persists its cursor */
 	RQ_SCAN_RECORD, /* the scan records an unreadable unit */
-	RQ_LIST,	/* the list message: fold the delta, then list */
 };
 
 /* Work for the worker from a message or the scan; the caller waits. */
 struct remap_request {
 	struct list_head list;
 	enum remap_request_kind kind;
-	u64 unit;  /* RQ_SCAN_SAVE: the cursor; RQ_LIST: the first position */
-	u64 pass;  /* RQ_SCAN_RECORD: the probe unit; RQ_SCAN_SAVE: the pass */
-	u64 count; /* RQ_LIST: positions to list */
-	char *reply; /* RQ_LIST: the message's reply buffer */
-	unsigned int maxlen;
+	u64 unit; /* RQ_SCAN_SAVE: the cursor */
+	u64 pass; /* RQ_SCAN_RECORD: the probe unit; RQ_SCAN_SAVE: the pass */
 	unsigned int slow_ms;
 	int result;
 	struct completion done;
@@ -363,12 +359,11 @@ static int lookup_apply(struct remap_c *rc, struct rm_lookup_entry *changes,
 }
 
 /*
- * Folds the delta into a new base. With `force`, whatever its size;
- * otherwise once it reaches rm_lookup_delta_limit() entries, or four times
- * that when the worker is busy (it folds when idle, after the bios it
- * finished were ended). Worker only.
+ * Folds the delta into a new base once it reaches rm_lookup_delta_limit()
+ * entries, or four times that when the worker is busy (it folds when idle,
+ * after the bios it finished were ended). Worker only.
  */
-static int lookup_fold(struct remap_c *rc, bool force, bool idle)
+static int lookup_fold(struct remap_c *rc, bool idle)
 {
 	struct remap_lookup *old = rcu_dereference_protected(rc->lookup, true);
 	const struct rm_lookup *base;
@@ -379,7 +374,7 @@ static int lookup_fold(struct remap_c *rc, bool force, bool idle)
 		return 0;
 	base = old->base ? &old->base->lk : NULL;
 	limit = rm_lookup_delta_limit(base ? base->nr : 0);
-	if (!force && old->delta.nr < (idle ? limit : 4 * limit))
+	if (old->delta.nr < (idle ? limit : 4 * limit))
 		return 0;
 	nb = base_alloc(
 		rc, rm_lookup_merge_count(base, old->delta.e, old->delta.nr));
@@ -1376,53 +1371,6 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 	return r;
 }
 
-static const char *state_name(unsigned int state)
-{
-	return state == RM4_STATE_REMAPPED ? "remapped" : "pending";
-}
-
-/*
- * The list message: positions are positions in the sorted table, so the
- * delta is folded into the base first. On the worker, the only one to
- * publish, the base does not change while it is listed.
- */
-static int handle_list(struct remap_c *rc, struct remap_request *req)
-{
-	const u64 from = req->unit,
-		  end = from + min(req->count, U64_MAX - from);
-	const unsigned int maxlen = req->maxlen;
-	char *result = req->reply;
-	const struct rm_lookup *lk;
-	struct remap_lookup *rl;
-	unsigned int sz = 0;
-	u64 i;
-	int r;
-
-	r = lookup_fold(rc, true, true);
-	if (r) {
-		DMERR("out of memory listing the table");
-		return r;
-	}
-	rl = rcu_dereference_protected(rc->lookup, true);
-	lk = rl && rl->base ? &rl->base->lk : NULL;
-	for (i = from; lk && i < lk->nr && i < end; i++) {
-		const struct rm_lookup_entry *e = &lk->e[i];
-
-		if (e->spare == RM_LOOKUP_NO_SPARE)
-			DMEMIT("%llu - %s\n", e->main,
-			       state_name(rm_lookup_state(e)));
-		else
-			DMEMIT("%llu %u %s\n", e->main, e->spare,
-			       state_name(rm_lookup_state(e)));
-		if (sz + 64 >= maxlen && i + 1 < lk->nr && i + 1 < end) {
-			/* The buffer is full: tell the caller where to go on. */
-			DMEMIT("next %llu\n", i + 1);
-			break;
-		}
-	}
-	return 0;
-}
-
 static int handle_request(struct remap_c *rc, struct remap_request *req)
 {
 	switch (req->kind) {
@@ -1432,8 +1380,6 @@ static int handle_request(struct remap_c *rc, struct remap_request *req)
 		return handle_scan_save(rc, req->unit, req->pass);
 	case RQ_SCAN_RECORD:
 		return handle_scan_record(rc, req->unit, req->pass);
-	case RQ_LIST:
-		return handle_list(rc, req);
 	default:
 		return handle_remap(rc, req->unit);
 	}
@@ -1477,7 +1423,7 @@ static void dispatch_deferred(struct remap_c *rc, struct bio *bio)
 
 static void fold_when_due(struct remap_c *rc, bool idle)
 {
-	if (lookup_fold(rc, false, idle))
+	if (lookup_fold(rc, idle))
 		DMWARN_LIMIT(
 			"out of memory folding the remap lookup: lookups stay correct, recording remaps gets slower until a fold succeeds");
 }
@@ -2075,25 +2021,55 @@ static int parse_unit(struct remap_c *rc, const char *arg, u64 *u)
 	return 0;
 }
 
+static const char *state_name(unsigned int state)
+{
+	return state == RM4_STATE_REMAPPED ? "remapped" : "pending";
+}
+
+/* Positions are positions in unit order, the delta's changes included. */
 static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 			char *result, unsigned int maxlen)
 {
-	struct remap_request req = {
-		.kind = RQ_LIST,
-		.count = RM_LIST_MAX,
-		.reply = result,
-		.maxlen = maxlen,
-	};
+	const struct rm_lookup_entry *e;
+	struct remap_lookup *rl;
+	struct rm_lookup_view v;
+	struct rm_view_walk w;
+	unsigned int sz = 0;
+	u64 from = 0, count = RM_LIST_MAX, end, i, u;
 
-	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &req.unit)) ||
-	    (argc > 2 && (kstrtoull(argv[2], 10, &req.count) || !req.count ||
-			  req.count > RM_LIST_MAX))) {
+	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &from)) ||
+	    (argc > 2 && (kstrtoull(argv[2], 10, &count) || !count ||
+			  count > RM_LIST_MAX))) {
 		DMWARN("usage: list [<from> [<count>]] with count 1 to %u",
 		       RM_LIST_MAX);
 		return -EINVAL;
 	}
-	submit_request(rc, &req);
-	return req.result ?: 1;
+	rcu_read_lock();
+	rl = rcu_dereference(rc->lookup);
+	if (!rl)
+		goto out;
+	lookup_view(rl, &v);
+	if (!rm_view_unit_at(&v, from, &u))
+		goto out;
+	/* from is a position in the view, so from + count cannot wrap. */
+	end = min(rm_view_count(&v), from + count);
+	rm_view_walk_start(&w, &v, u);
+	for (i = from; i < end && (e = rm_view_walk_next(&w)); i++) {
+		if (e->spare == RM_LOOKUP_NO_SPARE)
+			DMEMIT("%llu - %s\n", e->main,
+			       state_name(rm_lookup_state(e)));
+		else
+			DMEMIT("%llu %u %s\n", e->main, e->spare,
+			       state_name(rm_lookup_state(e)));
+		if (sz + 64 >= maxlen && i + 1 < end) {
+			/* The buffer is full: tell the caller where to go on. */
+			DMEMIT("next %llu\n", i + 1);
+			break;
+		}
+	}
+out:
+	rcu_read_unlock();
+	return 1;
 }
 
 static int message_remap(struct remap_c *rc, u64 u, char *result,

@@ -6,6 +6,7 @@
 
 typedef __u32 u32;
 typedef __u64 u64;
+typedef __s64 s64;
 
 /* About two entries per bucket, at least one bucket. */
 static u64 buckets_for(u64 nr)
@@ -257,14 +258,8 @@ const struct rm_lookup_entry *rm_view_find(const struct rm_lookup_view *v,
 	return v->base ? rm_lookup_find(v->base, unit) : NULL;
 }
 
-/* A walk over the view's entries in order of main unit. */
-struct view_walk {
-	const struct rm_lookup *base, *delta;
-	u64 i, j;
-};
-
-static void walk_start(struct view_walk *w, const struct rm_lookup_view *v,
-		       u64 unit)
+void rm_view_walk_start(struct rm_view_walk *w, const struct rm_lookup_view *v,
+			u64 unit)
 {
 	w->base = v->base;
 	w->delta = v->delta;
@@ -272,8 +267,7 @@ static void walk_start(struct view_walk *w, const struct rm_lookup_view *v,
 	w->j = w->delta ? rm_lookup_lower_bound(w->delta, unit) : 0;
 }
 
-/* The next entry of the view, or NULL at the end. */
-static const struct rm_lookup_entry *walk_next(struct view_walk *w)
+const struct rm_lookup_entry *rm_view_walk_next(struct rm_view_walk *w)
 {
 	for (;;) {
 		const struct rm_lookup_entry *b = w->base && w->i < w->base->nr
@@ -296,21 +290,76 @@ static const struct rm_lookup_entry *walk_next(struct view_walk *w)
 	}
 }
 
+/*
+ * Positions: below a delta entry's unit lie the base's entries below it,
+ * less those the earlier delta entries hide (replace or remove), plus the
+ * earlier delta entries that are live. Between two delta entries, only base
+ * entries; so one pass over the delta finds any position.
+ */
+static int view_locate(const struct rm_lookup_view *v, u64 pos, u64 *unit,
+		       u64 *count)
+{
+	const u64 nr_base = v->base ? v->base->nr : 0;
+	const u64 nr_delta = v->delta ? v->delta->nr : 0;
+	s64 adj = 0; /* what delta entries before j add to positions */
+	u64 j;
+
+	for (j = 0; j < nr_delta; j++) {
+		const struct rm_lookup_entry *d = &v->delta->e[j];
+		const u64 k =
+			v->base ? rm_lookup_lower_bound(v->base, d->main) : 0;
+		const int in_base =
+			k < nr_base && v->base->e[k].main == d->main;
+		const u64 below = k + adj; /* view entries below d->main */
+
+		if (unit && pos < below) {
+			*unit = v->base->e[pos - adj].main;
+			return 1;
+		}
+		if (unit && pos == below && d->slot_state) {
+			*unit = d->main;
+			return 1;
+		}
+		adj += (d->slot_state != 0) - in_base;
+	}
+	if (count)
+		*count = nr_base + adj;
+	/* After the last delta entry: a base entry, or past the end. */
+	if (unit && pos < nr_base + adj) {
+		*unit = v->base->e[pos - adj].main;
+		return 1;
+	}
+	return 0;
+}
+
+u64 rm_view_count(const struct rm_lookup_view *v)
+{
+	u64 count = 0;
+
+	view_locate(v, 0, NULL, &count);
+	return count;
+}
+
+int rm_view_unit_at(const struct rm_lookup_view *v, u64 pos, u64 *unit)
+{
+	return view_locate(v, pos, unit, NULL);
+}
+
 int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
 		     unsigned int run_state, struct rm_lookup_entry *e,
 		     u64 *run)
 {
 	const struct rm_lookup_entry *x, *y;
-	struct view_walk w;
+	struct rm_view_walk w;
 	u64 n = 1;
 
-	walk_start(&w, v, first);
-	x = walk_next(&w);
+	rm_view_walk_start(&w, v, first);
+	x = rm_view_walk_next(&w);
 	if (!x || x->main > last)
 		return 0;
 	*e = *x;
 	if (rm_lookup_state(x) == run_state && x->spare != RM_LOOKUP_NO_SPARE)
-		while ((y = walk_next(&w)) && y->main == x->main + n &&
+		while ((y = rm_view_walk_next(&w)) && y->main == x->main + n &&
 		       y->main <= last && y->spare == (u64)x->spare + n &&
 		       rm_lookup_state(y) == run_state)
 			n++;

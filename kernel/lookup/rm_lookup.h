@@ -147,6 +147,26 @@ int rm_view_first_in(const struct rm_lookup_view *v, __u64 first, __u64 last,
 		     unsigned int run_state, struct rm_lookup_entry *e,
 		     __u64 *run);
 
+/* A walk over the view's entries in order of main unit. */
+struct rm_view_walk {
+	const struct rm_lookup *base, *delta;
+	__u64 i, j;
+};
+
+/* Starts a walk at the first entry with main >= unit. */
+void rm_view_walk_start(struct rm_view_walk *w, const struct rm_lookup_view *v,
+			__u64 unit);
+/* The walk's next entry, or NULL at the end. */
+const struct rm_lookup_entry *rm_view_walk_next(struct rm_view_walk *w);
+/* Number of entries in the view (a base lookup per delta entry). */
+__u64 rm_view_count(const struct rm_lookup_view *v);
+/*
+ * The unit of the view's entry at position `pos` (0: the lowest unit) into
+ * *unit, or 0 when pos is past the end. Costs a base lower bound per delta
+ * entry, whatever the table's size.
+ */
+int rm_view_unit_at(const struct rm_lookup_view *v, __u64 pos, __u64 *unit);
+
 #ifdef __cplusplus
 }
 #endif

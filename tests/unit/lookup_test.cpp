@@ -238,6 +238,28 @@ void check_view(const View& v, const std::map<uint64_t, rm_lookup_entry>& m,
             EXPECT_EQ(hit->slot_state, it->second.slot_state) << "unit " << k;
         }
     }
+    // Positions, as the list message counts them.
+    ASSERT_EQ(rm_view_count(&view), m.size());
+    uint64_t pos = 0;
+    for (auto it = m.begin(); it != m.end(); ++it, ++pos) {
+        __u64 unit = 0;
+        ASSERT_EQ(rm_view_unit_at(&view, pos, &unit), 1) << "position " << pos;
+        ASSERT_EQ(unit, it->first) << "position " << pos;
+    }
+    __u64 unit = 0;
+    EXPECT_EQ(rm_view_unit_at(&view, m.size(), &unit), 0) << "past the end";
+    EXPECT_EQ(rm_view_unit_at(&view, UINT64_MAX, &unit), 0) << "far past the end";
+    // A walk from a random unit sees the map's entries from there, in order.
+    rm_view_walk w;
+    const uint64_t from = rng() % v.units;
+    rm_view_walk_start(&w, &view, from);
+    for (auto it = m.lower_bound(from); it != m.end(); ++it) {
+        const rm_lookup_entry* e = rm_view_walk_next(&w);
+        ASSERT_NE(e, nullptr);
+        ASSERT_EQ(e->main, it->first);
+        ASSERT_EQ(e->slot_state, it->second.slot_state);
+    }
+    EXPECT_EQ(rm_view_walk_next(&w), nullptr);
     for (int q = 0; q < 2000; ++q) {
         const uint64_t first = rng() % v.units;
         const uint64_t last = std::min(v.units - 1, first + rng() % 64);

@@ -2,10 +2,11 @@
 # The lookup's delta and its folds: remaps are recorded in a small delta in
 # front of the sorted table, which the worker folds into a new table once
 # the delta holds 64 entries (at this size). 600-odd remaps in runs and
-# alone, pending units, a pending unit cleared by a rewrite (a removal in
-# the delta) and proactive remaps go through many folds; after every step
-# every byte reads back, and the list (which folds first), the status
-# count, a reloaded instance and the offline dump agree on the table.
+# alone, pending units, proactive remaps and pending units cleared by a
+# rewrite after a fold took them into the table (removals in the delta that
+# hide the table's entries). After every step every byte reads back, and
+# the list (whole and in pages), the status count, a reloaded instance and
+# the offline dump agree on the table.
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
@@ -66,27 +67,11 @@ for u in "${new_bad[@]}"; do
 done
 assert_eq 3 "$(remap_status r pending)" "pending units"
 assert_eq $((nr_bad + 3)) "$(remap_status r entries)" "entries with pending units"
-# The list folds them into the table: their removals below hide its entries.
 check_table r pending "${new_bad[@]}"
 
-# 3. The drive heals and two of them are rewritten whole: their entries
-# are removed (a removal in the delta hides the table's entry), and the
-# units read back from main.
-set_bad rmain "$base" "${bad_ranges[@]}"
-dd if=/dev/urandom of=/tmp/unit bs=4096 count=1 status=none
-for u in 3001 9003; do
-	write_at "$dev" $((u * 4096)) /tmp/unit
-	dd if=/tmp/unit of=/tmp/data bs=4096 seek="$u" conv=notrunc status=none
-done
-assert_eq 1 "$(remap_status r pending)" "pending units after rewrites"
-assert_eq $((nr_bad + 1)) "$(remap_status r entries)" "entries after rewrites"
-for u in 3001 9003; do
-	read_at "$dev" $((u * 4096)) 4096 /tmp/got
-	cmp /tmp/unit /tmp/got >&2 || die "rewritten unit $u reads back wrong"
-done
-
-# 4. Proactive remaps of 100 healthy units through the message, each its
-# own commit: the delta goes past the fold limit again.
+# 3. Proactive remaps of 100 healthy units through the message, each its
+# own commit: the delta goes past the fold limit, and a fold takes the
+# pending units into the table.
 proactive=()
 for ((k = 0; k < 100; k++)); do
 	u=$((k * 157 + 50))
@@ -95,7 +80,24 @@ for ((k = 0; k < 100; k++)); do
 	proactive+=("$u")
 done
 want_units+=("${proactive[@]}")
-assert_eq $((${#want_units[@]} + 1)) "$(remap_status r entries)" "entries after proactive remaps"
+assert_eq $((${#want_units[@]} + 3)) "$(remap_status r entries)" "entries after proactive remaps"
+check_table r remapped "${want_units[@]}"
+
+# 4. The drive heals and two pending units are rewritten whole: their
+# entries are removed (removals in the delta hide the table's entries), and
+# the units read back from main.
+set_bad rmain "$base" "${bad_ranges[@]}"
+dd if=/dev/urandom of=/tmp/unit bs=4096 count=1 status=none
+for u in 3001 9003; do
+	write_at "$dev" $((u * 4096)) /tmp/unit
+	dd if=/tmp/unit of=/tmp/data bs=4096 seek="$u" conv=notrunc status=none
+done
+assert_eq 1 "$(remap_status r pending)" "pending units after rewrites"
+assert_eq $((${#want_units[@]} + 1)) "$(remap_status r entries)" "entries after rewrites"
+for u in 3001 9003; do
+	read_at "$dev" $((u * 4096)) 4096 /tmp/got
+	cmp /tmp/unit /tmp/got >&2 || die "rewritten unit $u reads back wrong"
+done
 # Unit 15005 is pending: its read fails, the rest must match.
 dd if=/dev/zero of=/tmp/data bs=4096 seek=15005 count=1 conv=notrunc status=none
 # range_matches FIRST_UNIT COUNT: the device's units read back as /tmp/data.
@@ -108,9 +110,19 @@ range_matches 0 15005 || die "contents before unit 15005 differ"
 range_matches 15006 $((units - 15006)) || die "contents after unit 15005 differ"
 log "pending, cleared and proactive units: contents as expected"
 
-# 5. The list folds the delta first: it shows the table as it is.
+# 5. The list, with removals in the delta: whole, and in pages of 37 that
+# start at positions (the delta's entries counted in their place).
 check_table r remapped "${want_units[@]}"
 check_table r pending 15005
+dmsetup message r 0 list >/tmp/whole
+nr=$(wc -l </tmp/whole)
+assert_eq $((${#want_units[@]} + 1)) "$nr" "lines in the list"
+: >/tmp/paged
+for ((from = 0; from < nr; from += 37)); do
+	dmsetup message r 0 list "$from" 37 >>/tmp/paged || die "list $from 37 failed"
+done
+cmp /tmp/whole /tmp/paged >&2 || die "the list in pages differs from the whole list"
+assert_eq "" "$(dmsetup message r 0 list "$nr" 5)" "a list past the end"
 
 # 6. A reloaded instance reads the same table from the spare.
 dmsetup table r >/tmp/table
