@@ -152,13 +152,22 @@ TableParams parse_table_params(std::string_view params) {
             i++;
             continue;
         }
+        // The kernel's ranges: a value outside them is not a table it took.
         if (t[i] == "scan_rate" && i + 1 < t.size()) {
-            p.scan_rate = static_cast<unsigned>(number(what, "scan_rate", t[i + 1], params));
+            const uint64_t r = number(what, "scan_rate", t[i + 1], params);
+            if (r > max_scan_rate)
+                throw StatusError(fmt::format("{}: scan_rate {} is out of range (0 to {}) in {}",
+                                              what, r, max_scan_rate, quote(params)));
+            p.scan_rate = static_cast<unsigned>(r);
             i++;
             continue;
         }
         if (t[i] == "slow_ms" && i + 1 < t.size()) {
-            p.slow_ms = static_cast<unsigned>(number(what, "slow_ms", t[i + 1], params));
+            const uint64_t ms = number(what, "slow_ms", t[i + 1], params);
+            if (ms < 1 || ms > max_slow_ms)
+                throw StatusError(fmt::format("{}: slow_ms {} is out of range (1 to {}) in {}",
+                                              what, ms, max_slow_ms, quote(params)));
+            p.slow_ms = static_cast<unsigned>(ms);
             i++;
             continue;
         }

@@ -79,4 +79,17 @@ TEST(FuzzRegress, TableLineRetriesPast32BitsIsRefused) {
     EXPECT_EQ(parse_table_params("253:0 7:1 2 retries 4294967295").retries, 4294967295u);
 }
 
+// Likewise scan_rate and slow_ms were cast to 32 bits unchecked: 4294967297
+// read as 1. Outside the kernel's ranges they are refused.
+TEST(FuzzRegress, TableLineScanFeaturesOutOfRangeAreRefused) {
+    EXPECT_THROW(parse_table_params("253:0 7:1 2 scan_rate 4294967297"), StatusError);
+    EXPECT_THROW(parse_table_params("253:0 7:1 2 scan_rate 4097"), StatusError);
+    EXPECT_EQ(parse_table_params("253:0 7:1 2 scan_rate 4096").scan_rate, 4096u);
+    EXPECT_EQ(parse_table_params("253:0 7:1 2 scan_rate 0").scan_rate, 0u);
+    EXPECT_THROW(parse_table_params("253:0 7:1 2 slow_ms 0"), StatusError);
+    EXPECT_THROW(parse_table_params("253:0 7:1 2 slow_ms 600001"), StatusError);
+    EXPECT_THROW(parse_table_params("253:0 7:1 2 slow_ms 4294967297"), StatusError);
+    EXPECT_EQ(parse_table_params("253:0 7:1 2 slow_ms 1").slow_ms, 1u);
+}
+
 } // namespace

@@ -56,7 +56,7 @@ TableParams parse_table_params(std::string_view params);
 
 // The background scan's status fields 17 to 23 (docs/dm-remap.rst, "Status").
 struct ScanStatus {
-    std::string state;     // off, running or paused
+    std::string state;     // off, running, paused or halted (scan status says why)
     uint32_t rate = 0;     // MiB/s
     uint64_t pass = 0;     // completed passes
     uint64_t cursor = 0;   // next unit to read
