@@ -194,22 +194,33 @@ static int check_identity(struct rm_md *md, const struct rm_md_main *main,
 
 /*
  * Reads count table blocks of one copy into buf. When the read fails, reads
- * them one by one, so that a bad sector costs its own block only (as bad
- * magic) and not the blocks the other copy cannot cover either.
+ * them one by one, so that a bad sector costs its own block only and not
+ * the blocks the other copy cannot cover either. A block that cannot be
+ * read is filled with 0xff (bad magic to the checks) and its bit is set in
+ * `unreadable`, so that the log says what happened.
  */
 static void read_copy_chunk(struct rm_md *md, u64 blocknr, unsigned int count,
-			    void *buf)
+			    void *buf, unsigned long *unreadable)
 {
 	unsigned int i;
 
+	bitmap_zero(unreadable, RM_LOAD_CHUNK_BLOCKS);
 	if (!md_io(md, REQ_OP_READ, blocknr, count, buf, true))
 		return;
 	for (i = 0; i < count; i++) {
 		void *blk = buf + (size_t)i * RM4_BLOCK_SIZE;
 
-		if (md_io(md, REQ_OP_READ, blocknr + i, 1, blk, true))
+		if (md_io(md, REQ_OP_READ, blocknr + i, 1, blk, true)) {
 			memset(blk, 0xff, RM4_BLOCK_SIZE);
+			__set_bit(i, unreadable);
+		}
 	}
+}
+
+/* What a copy's check says, or that it could not be read at all. */
+static const char *copy_str(enum rm4_status st, bool unreadable)
+{
+	return unreadable ? "unreadable (I/O error)" : rm4_status_str(st);
 }
 
 /*
@@ -217,8 +228,8 @@ static void read_copy_chunk(struct rm_md *md, u64 blocknr, unsigned int count,
  * copy, and collects its entries. Returns 0, or -EINVAL with *error set.
  */
 static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
-			    bool repair, struct rm_lookup_entry *out, u64 *nr,
-			    char **error)
+			    bool a_unreadable, bool b_unreadable, bool repair,
+			    struct rm_lookup_entry *out, u64 *nr, char **error)
 {
 	const u64 blk_a = md->sb.table_a_start + k;
 	const u64 blk_b = md->sb.table_b_start + k;
@@ -242,12 +253,16 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 			 * unused block: no committed entry is lost.
 			 */
 			DMWARN("table block %llu: one copy never written, the other %s; treating as empty",
-			       k, rm4_status_str(sa == RM4_E_ZERO ? sb : sa));
+			       k,
+			       sa == RM4_E_ZERO ? copy_str(sb, b_unreadable)
+						: copy_str(sa, a_unreadable));
 			return 0;
 		}
 		DMERR("table block %llu: copy A %s (%s), copy B %s (%s)", k,
-		      rm4_status_str(sa), pa.field, rm4_status_str(sb),
-		      pb.field);
+		      copy_str(sa, a_unreadable),
+		      a_unreadable ? "read" : pa.field,
+		      copy_str(sb, b_unreadable),
+		      b_unreadable ? "read" : pb.field);
 		*error =
 			"Metadata is corrupt beyond what its two copies cover: run 'remap-check' and 'remap-repair'";
 		return -EINVAL;
@@ -271,7 +286,8 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 		       pick ? 'A' : 'B',
 		       (pick ? sa : sb) == RM4_OK
 			       ? "stale"
-			       : rm4_status_str(pick ? sa : sb));
+			       : copy_str(pick ? sa : sb,
+					  pick ? a_unreadable : b_unreadable));
 		r = md_io(md, REQ_OP_WRITE | REQ_FUA, other_nr, 1, md->io_buf,
 			  false);
 		if (r) {
@@ -346,6 +362,8 @@ static void sort_entries(struct rm_lookup_entry *e, u64 nr, u64 main_units)
 int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error)
 {
+	DECLARE_BITMAP(bad_a, RM_LOAD_CHUNK_BLOCKS);
+	DECLARE_BITMAP(bad_b, RM_LOAD_CHUNK_BLOCKS);
 	struct rm_lookup_entry *out = NULL;
 	void *a = NULL, *b = NULL;
 	u64 k, n = 0;
@@ -388,13 +406,14 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 					      md->sb.table_blocks - k);
 
 		/* A read error on one copy is damage the other copy covers. */
-		read_copy_chunk(md, md->sb.table_a_start + k, count, a);
-		read_copy_chunk(md, md->sb.table_b_start + k, count, b);
+		read_copy_chunk(md, md->sb.table_a_start + k, count, a, bad_a);
+		read_copy_chunk(md, md->sb.table_b_start + k, count, b, bad_b);
 		for (i = 0; i < count; i++) {
-			r = load_table_block(md, k + i,
-					     a + (size_t)i * RM4_BLOCK_SIZE,
-					     b + (size_t)i * RM4_BLOCK_SIZE,
-					     repair, out, &n, error);
+			r = load_table_block(
+				md, k + i, a + (size_t)i * RM4_BLOCK_SIZE,
+				b + (size_t)i * RM4_BLOCK_SIZE,
+				test_bit(i, bad_a), test_bit(i, bad_b), repair,
+				out, &n, error);
 			if (r)
 				goto out;
 		}

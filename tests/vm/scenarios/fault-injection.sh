@@ -187,6 +187,9 @@ spare_faults "$((tb * 8)):$((tn * 8))"
 refused "Cannot rewrite a damaged metadata copy: the spare device fails writes"
 spare_faults "$((ta * 8)):$((tn * 8))" "$((tb * 8)):$((tn * 8))"
 refused "Metadata is corrupt beyond what its two copies cover"
+# The log says the copies could not be read, not that they hold bad bytes.
+dmesg | tail -5 | grep -qF "copy A unreadable (I/O error) (read), copy B unreadable (I/O error) (read)" ||
+	die "the kernel log does not name the copies unreadable: $(dmesg | tail -3)"
 spare_faults
 check_rc 0 -n "$spare"
 create
