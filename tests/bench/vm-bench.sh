@@ -23,8 +23,9 @@
 # fio_alternating), BENCH_SIZES ("0 16384 1048576"), BENCH_ROUNDS (4),
 # BENCH_RUNTIME (seconds per device and round, 5), BENCH_WORKLOADS (all five),
 # BENCH_EVENTS (remap events timed one by one, 256), BENCH_STORM (seconds of
-# the remap storm, 10), BENCH_MAIN_MB (16384) and BENCH_SPARE_MB (4200, room
-# for 1,048,576 remaps), smaller for a quick run.
+# the remap storm, 10), BENCH_MAIN_MB (16384) and BENCH_SPARE_MB (4800, room
+# for 1,048,576 remaps and about 150,000 more for the events and the storm),
+# smaller for a quick run.
 set -euo pipefail
 # shellcheck source=tests/vm/lib.sh
 . "$DMREMAP_SRC/tests/vm/lib.sh"
@@ -40,7 +41,7 @@ STORM=${BENCH_STORM:-10}
 UNIT=4096
 RUN=256 # units per remapped run: 1 MiB
 MAIN_MB=${BENCH_MAIN_MB:-16384}
-SPARE_MB=${BENCH_SPARE_MB:-4200} # a pool of more than 1,048,576 units plus both tables
+SPARE_MB=${BENCH_SPARE_MB:-4800} # a pool of 1,207,240 units plus both tables
 MiB=$((1024 * 1024))
 FILL="$DMREMAP_BUILD/tests/support/remap-test-fill"
 OUT=$RESULTS/bench
