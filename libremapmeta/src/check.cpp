@@ -473,7 +473,16 @@ void Scanner::table_block(uint64_t k, const std::byte* a, bool a_unreadable, con
     const int other = 1 - chosen;
     const std::string using_text =
         fmt::format("using table {} block {} (seq {})", chosen == 0 ? 'A' : 'B', k, seq[chosen]);
-    if (st[other] != RM4_OK || unreadable[other]) {
+    if (zero[other] && other == 1) {
+        // Copy A is written first: a zeroed copy B beside a valid copy A is
+        // the block's first commit, cut between its two writes.
+        sbk.needs_rewrite = true;
+        add(Severity::non_fatal, "table-copy-stale", blocknr[other], "seq",
+            fmt::format("block {} ({}): never written: the block's first commit was interrupted "
+                        "between its two writes; {}",
+                        blocknr[other], copy_role(Copy::b, k), using_text),
+            true);
+    } else if (st[other] != RM4_OK || unreadable[other]) {
         sbk.needs_rewrite = true;
         add(Severity::non_fatal, "table-copy-damaged", blocknr[other],
             prob[other].field ? prob[other].field : "",

@@ -58,9 +58,8 @@
 //   1. the check of remap-check (libremapmeta's scan()) on the spare: no
 //      finding, or only the old copies an interrupted commit leaves, which
 //      the format allows and the target rewrites when it activates:
-//      table-copy-stale, superblock-copy-stale, and table-copy-damaged for
-//      a copy that is zeroed (its block's first commit was cut between
-//      copy A and copy B; remap-check calls a never-written copy damaged);
+//      table-copy-stale (also a copy B still zeroed, its block's first
+//      commit cut between copy A and copy B) and superblock-copy-stale;
 //   2. the kernel target activates over main and spare (libdevmapper);
 //   3. every write acknowledged before the cut (acknowledgements up to
 //      CRASH_ACKED) reads back exactly through it (verify_journal());
@@ -295,11 +294,7 @@ private:
         const remapmeta::ScanResult r = remapmeta::scan(d);
         bool stale = false;
         for (const auto& f : r.findings) {
-            // A copy B left zeroed by an interrupted first commit of its
-            // block is the old state of that block too ("never written").
-            const bool old_copy =
-                f.code == "table-copy-stale" || f.code == "superblock-copy-stale" ||
-                (f.code == "table-copy-damaged" && f.message.find("zeroed") != std::string::npos);
+            const bool old_copy = f.code == "table-copy-stale" || f.code == "superblock-copy-stale";
             if (allow_stale && old_copy) {
                 stale = true;
                 continue;

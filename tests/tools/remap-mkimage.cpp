@@ -20,9 +20,10 @@ using namespace remapmeta;
 
 namespace {
 
-const std::vector<std::string> kinds = {"torn-copy",      "both-copies",    "bad-checksum",
-                                        "wrong-location", "duplicate-main", "duplicate-spare",
-                                        "beyond-device",  "bad-counters",   "needs-check"};
+const std::vector<std::string> kinds = {
+    "torn-copy",       "both-copies",   "bad-checksum", "wrong-location", "duplicate-main",
+    "duplicate-spare", "beyond-device", "bad-counters", "needs-check",    "unfinished-first-commit",
+    "zeroed-copy-a"};
 
 void create(const std::string& path, uint64_t bytes) {
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -125,6 +126,13 @@ int main(int argc, char** argv) {
                 b[100] ^= std::byte{0xff};
                 dev.write(blk * RM4_BLOCK_SIZE, b);
             }
+        } else if (damage == "unfinished-first-commit" || damage == "zeroed-copy-a") {
+            // Copy B still zeroed: the first commit of table block 0 was cut
+            // between its two writes (copy A is written first). Copy A
+            // zeroed beside a valid B is no such state: damage.
+            const bool b = damage == "unfinished-first-commit";
+            const std::vector<std::byte> zero(RM4_BLOCK_SIZE);
+            dev.write((b ? block_pair(0).second : block_pair(0).first) * RM4_BLOCK_SIZE, zero);
         } else if (damage == "bad-checksum") {
             auto b = read_block(dev, RM4_SB_B_BLOCK);
             b[200] ^= std::byte{0x01};

@@ -111,6 +111,8 @@ const DamageCase damage_cases[] = {
     {"beyond-device", "fatal", "entry-invalid", 4, 4},
     {"bad-counters", "fatal", "table-block-header", 4, 4},
     {"needs-check", "non-fatal", "needs-check", 4, 1},
+    {"unfinished-first-commit", "non-fatal", "table-copy-stale", 4, 1},
+    {"zeroed-copy-a", "non-fatal", "table-copy-damaged", 4, 1},
 };
 
 class Damage : public ToolTest, public testing::WithParamInterface<DamageCase> {};
