@@ -279,15 +279,23 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	} else if ((pick ? sa : sb) != RM4_OK ||
 		   rm4_block_seq(a) != rm4_block_seq(b)) {
 		/* Restore redundancy before new writes depend on it. */
+		const enum rm4_status so = pick ? sa : sb; /* the other copy */
+		const char c = pick ? 'A' : 'B';
+
 		memcpy(md->io_buf, img, RM4_BLOCK_SIZE);
 		rm4_table_prepare(md->io_buf, other_nr, first,
 				  rm4_block_seq(img), md->sb.uuid);
-		DMWARN("table block %llu: copy %c is %s; rewriting it", k,
-		       pick ? 'A' : 'B',
-		       (pick ? sa : sb) == RM4_OK
-			       ? "stale"
-			       : copy_str(pick ? sa : sb,
-					  pick ? a_unreadable : b_unreadable));
+		if (so == RM4_OK)
+			DMWARN("table block %llu: copy %c is stale; rewriting it",
+			       k, c);
+		else if (so == RM4_E_ZERO)
+			DMWARN("table block %llu: copy %c was never written (its first commit was cut); rewriting it",
+			       k, c);
+		else
+			DMWARN("table block %llu: copy %c: %s; rewriting it", k,
+			       c,
+			       copy_str(so,
+					pick ? a_unreadable : b_unreadable));
 		r = md_io(md, REQ_OP_WRITE | REQ_FUA, other_nr, 1, md->io_buf,
 			  false);
 		if (r) {
