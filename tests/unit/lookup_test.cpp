@@ -53,6 +53,21 @@ std::map<uint64_t, rm_lookup_entry> random_table(size_t n, uint64_t units, bool 
     return m;
 }
 
+// Applies changes by unit to m (slot_state 0 removes) and returns them
+// sorted, as rm_lookup_merge() takes them.
+std::vector<rm_lookup_entry> apply_changes(const std::map<uint64_t, rm_lookup_entry>& changes,
+                                           std::map<uint64_t, rm_lookup_entry>& m) {
+    std::vector<rm_lookup_entry> cv;
+    for (const auto& [k, c] : changes) {
+        cv.push_back(c);
+        if (c.slot_state == 0)
+            m.erase(k);
+        else
+            m[k] = c;
+    }
+    return cv;
+}
+
 void check_against(const Lookup& l, const std::map<uint64_t, rm_lookup_entry>& m, uint64_t units,
                    uint32_t seed) {
     ASSERT_EQ(l.lk.nr, m.size());
@@ -149,14 +164,7 @@ TEST(Lookup, MergeInsertsReplacesAndRemoves) {
         if (!m.contains(k))
             changes[k] = entry(k, 123, 77);
     }
-    std::vector<rm_lookup_entry> cv;
-    for (const auto& [k, c] : changes) {
-        cv.push_back(c);
-        if (c.slot_state == 0)
-            m.erase(k);
-        else
-            m[k] = c;
-    }
+    const std::vector<rm_lookup_entry> cv = apply_changes(changes, m);
 
     const uint64_t count = rm_lookup_merge_count(&old.lk, cv.data(), cv.size());
     ASSERT_EQ(count, m.size());
@@ -313,14 +321,7 @@ TEST(LookupView, DeltaInFrontOfBaseMatchesStdMap) {
                 changes[k] = {k, 0, 0};
             }
         }
-        std::vector<rm_lookup_entry> cv;
-        for (const auto& [k, c] : changes) {
-            cv.push_back(c);
-            if (c.slot_state == 0)
-                m.erase(k);
-            else
-                m[k] = c;
-        }
+        const std::vector<rm_lookup_entry> cv = apply_changes(changes, m);
         v.apply(cv);
         if (v.delta.nr >= rm_lookup_delta_limit(v.has_base ? v.base.nr : 0) || rng() % 17 == 0)
             v.fold();
