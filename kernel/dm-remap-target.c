@@ -82,6 +82,7 @@ enum remap_request_kind {
 	RQ_SCAN_UNIT,	/* the scan checks one unit */
 	RQ_SCAN_SAVE,	/* the scan persists its cursor */
 	RQ_SCAN_RECORD, /* the scan records an unreadable unit */
+	RQ_RELOAD,	/* preresume re-reads the metadata */
 };
 
 /* Work for the worker from a message or the scan; the caller waits. */
@@ -92,6 +93,7 @@ struct remap_request {
 	u64 pass; /* RQ_SCAN_RECORD: the probe unit; RQ_SCAN_SAVE: the pass */
 	unsigned int slow_ms;
 	int result;
+	char *error; /* RQ_RELOAD: why it failed */
 	struct completion done;
 };
 
@@ -202,6 +204,7 @@ struct remap_c {
 #define RM_ACTIVE_BUSY 2ul
 
 static void remap_worker(struct work_struct *ws);
+static int remap_load(struct remap_c *rc, bool repair, char **error);
 static void sum_stats(struct remap_c *rc, struct remap_stats *sum);
 
 static inline u64 sector_to_unit(struct remap_c *rc, sector_t s)
@@ -288,6 +291,25 @@ static void lookup_view(const struct remap_lookup *rl, struct rm_lookup_view *v)
 }
 
 /*
+ * No entry at all: no base and a delta of removals only (checked without a
+ * count over the delta when it holds an entry), or removals of every base
+ * entry. Then map() can take its fast path again.
+ */
+static bool lookup_empty(const struct remap_lookup *rl)
+{
+	struct rm_lookup_view v;
+	u64 i;
+
+	for (i = 0; i < rl->delta.nr; i++)
+		if (rl->delta.e[i].slot_state)
+			return false;
+	if (rl->base && rl->base->lk.nr > rl->delta.nr)
+		return false;
+	lookup_view(rl, &v);
+	return !rm_view_count(&v);
+}
+
+/*
  * Publishes `rl` (NULL when empty) and frees the old lookup after RCU, with
  * its base when `rl` no longer uses it. Only the worker publishes, and the
  * constructor and preresume before the worker runs.
@@ -296,7 +318,8 @@ static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
 {
 	struct remap_lookup *old;
 
-	if (rl && !rl->base && !rl->delta.nr) {
+	if (rl && lookup_empty(rl)) {
+		/* Its base, if any, is the old lookup's: freed with it. */
 		kvfree(rl);
 		rl = NULL;
 	}
@@ -1371,8 +1394,35 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 	return r;
 }
 
+/*
+ * Preresume's re-read of the metadata, on the worker: the worker is the only
+ * one to change the metadata and the lookup, so a message that reached it
+ * meanwhile (a remap) sees either the old or the new metadata, never one
+ * being replaced.
+ */
+static int handle_reload(struct remap_c *rc, struct remap_request *req)
+{
+	struct rm_md fresh;
+	int r;
+
+	rc->loaded = false;
+	r = rm_md_create(&fresh, rc->spare_dev->bdev);
+	if (r) {
+		req->error = "Cannot allocate memory for the metadata";
+		return r;
+	}
+	rm_md_destroy(&rc->md);
+	rc->md = fresh;
+	return remap_load(rc, true, &req->error);
+}
+
 static int handle_request(struct remap_c *rc, struct remap_request *req)
 {
+	if (req->kind == RQ_RELOAD)
+		return handle_reload(rc, req);
+	/* A failed re-read left no metadata to work with. */
+	if (!rc->loaded)
+		return -EAGAIN;
 	switch (req->kind) {
 	case RQ_SCAN_UNIT:
 		return handle_scan_unit(rc, req->unit, req->slow_ms);
@@ -1888,8 +1938,7 @@ static void remap_postsuspend(struct dm_target *ti)
 static int remap_preresume(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
-	char *error = NULL;
-	struct rm_md fresh;
+	struct remap_request req = { .kind = RQ_RELOAD };
 	bool taken;
 	int r;
 
@@ -1923,16 +1972,12 @@ static int remap_preresume(struct dm_target *ti)
 	else
 		return 0;
 	/* This instance is now the spare's only writer: load and repair. */
-	rc->loaded = false;
-	r = rm_md_create(&fresh, rc->spare_dev->bdev);
-	if (r)
-		goto fail;
-	rm_md_destroy(&rc->md);
-	rc->md = fresh;
-	r = remap_load(rc, true, &error);
+	submit_request(rc, &req);
+	r = req.result;
 	if (r) {
 		DMERR("%s: reloading metadata: %s",
-		      dm_table_device_name(ti->table), error);
+		      dm_table_device_name(ti->table),
+		      req.error ?: "unknown error");
 		goto fail;
 	}
 	return 0;
