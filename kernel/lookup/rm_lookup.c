@@ -353,6 +353,25 @@ int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
 	struct rm_view_walk w;
 	u64 n = 1;
 
+	if (!v->delta) {
+		/* No recent changes: the base's array alone, without a walk. */
+		const struct rm_lookup *lk = v->base;
+		u64 i = lk ? rm_lookup_lower_bound(lk, first) : 0;
+
+		if (!lk || i >= lk->nr || lk->e[i].main > last)
+			return 0;
+		x = &lk->e[i];
+		*e = *x;
+		if (rm_lookup_state(x) == run_state &&
+		    x->spare != RM_LOOKUP_NO_SPARE)
+			while (i + n < lk->nr && x[n].main == x->main + n &&
+			       x[n].main <= last &&
+			       x[n].spare == (u64)x->spare + n &&
+			       rm_lookup_state(&x[n]) == run_state)
+				n++;
+		*run = n;
+		return 1;
+	}
 	rm_view_walk_start(&w, v, first);
 	x = rm_view_walk_next(&w);
 	if (!x || x->main > last)

@@ -208,7 +208,10 @@ struct View {
         delta_mem.assign(rm_lookup_bytes(n, units) / 8 + 1, 0);
         return delta_mem.data();
     }
-    rm_lookup_view view() const { return {has_base ? &base : nullptr, &delta}; }
+    // As the module makes it: an empty delta is NULL (the base alone).
+    rm_lookup_view view() const {
+        return {has_base ? &base : nullptr, delta.nr ? &delta : nullptr};
+    }
 
     void apply(const std::vector<rm_lookup_entry>& changes) {
         const uint64_t n = rm_lookup_delta_count(&delta, changes.data(), changes.size());
