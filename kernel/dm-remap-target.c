@@ -427,10 +427,10 @@ static bool lookup_unit(struct remap_c *rc, u64 u, struct rm_lookup_entry *e)
 }
 
 /*
- * The first entry with a unit in first..last into *e, and the number of
- * units from it remapped to consecutive spare blocks (1 when it is not
- * remapped): one bio to the spare serves them all, as one bio to main
- * would (a failed multi-unit write remaps its units in order).
+ * The first entry with a unit in first..last into *e, and (run not NULL)
+ * the number of units from it remapped to consecutive spare blocks (1 when
+ * it is not remapped): one bio to the spare serves them all, as one bio to
+ * main would (a failed multi-unit write remaps its units in order).
  */
 static bool lookup_range(struct remap_c *rc, u64 first, u64 last,
 			 struct rm_lookup_entry *e, u64 *run)
@@ -628,13 +628,12 @@ static bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
 	const u64 last = sector_to_unit(
 		rc, pb->iter.bi_sector + (pb->iter.bi_size >> 9) - 1);
 	struct rm_lookup_entry e;
-	u64 run;
 
 	if ((READ_ONCE(rc->active) & RM_ACTIVE_BUSY) &&
 	    READ_ONCE(rc->busy_first) <= last &&
 	    READ_ONCE(rc->busy_last) >= first)
 		return true;
-	return lookup_range(rc, first, last, &e, &run);
+	return lookup_range(rc, first, last, &e, NULL);
 }
 
 static int remap_end_io(struct dm_target *ti, struct bio *bio,
@@ -2078,9 +2077,9 @@ static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 	const struct rm_lookup_entry *e;
 	struct remap_lookup *rl;
 	struct rm_lookup_view v;
-	struct rm_view_walk w;
+	struct rm_view_walk w, peek;
 	unsigned int sz = 0;
-	u64 from = 0, count = RM_LIST_MAX, end, i, u;
+	u64 from = 0, count = RM_LIST_MAX, i, u;
 
 	if (argc > 3 || (argc > 1 && kstrtoull(argv[1], 10, &from)) ||
 	    (argc > 2 && (kstrtoull(argv[2], 10, &count) || !count ||
@@ -2097,18 +2096,19 @@ static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 	if (!rm_view_unit_at(&v, from, &u))
 		goto out;
 	/* from is a position in the view, so from + count cannot wrap. */
-	end = min(rm_view_count(&v), from + count);
 	rm_view_walk_start(&w, &v, u);
-	for (i = from; i < end && (e = rm_view_walk_next(&w)); i++) {
+	for (i = from; i < from + count && (e = rm_view_walk_next(&w)); i++) {
 		if (e->spare == RM_LOOKUP_NO_SPARE)
 			DMEMIT("%llu - %s\n", e->main,
 			       state_name(rm_lookup_state(e)));
 		else
 			DMEMIT("%llu %u %s\n", e->main, e->spare,
 			       state_name(rm_lookup_state(e)));
-		if (sz + 64 >= maxlen && i + 1 < end) {
+		if (sz + 64 >= maxlen && i + 1 < from + count) {
 			/* The buffer is full: tell the caller where to go on. */
-			DMEMIT("next %llu\n", i + 1);
+			peek = w;
+			if (rm_view_walk_next(&peek))
+				DMEMIT("next %llu\n", i + 1);
 			break;
 		}
 	}

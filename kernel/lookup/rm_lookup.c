@@ -345,6 +345,15 @@ int rm_view_unit_at(const struct rm_lookup_view *v, u64 pos, u64 *unit)
 	return view_locate(v, pos, unit, NULL);
 }
 
+/* Whether y is the n-th unit after x in x's run (see rm_view_first_in). */
+static int continues_run(const struct rm_lookup_entry *x,
+			 const struct rm_lookup_entry *y, u64 n, u64 last,
+			 unsigned int run_state)
+{
+	return y->main == x->main + n && y->main <= last &&
+	       y->spare == (u64)x->spare + n && rm_lookup_state(y) == run_state;
+}
+
 int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
 		     unsigned int run_state, struct rm_lookup_entry *e,
 		     u64 *run)
@@ -352,6 +361,7 @@ int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
 	const struct rm_lookup_entry *x, *y;
 	struct rm_view_walk w;
 	u64 n = 1;
+	int in_run;
 
 	if (!v->delta) {
 		/* No recent changes: the base's array alone, without a walk. */
@@ -362,26 +372,24 @@ int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
 			return 0;
 		x = &lk->e[i];
 		*e = *x;
-		if (rm_lookup_state(x) == run_state &&
-		    x->spare != RM_LOOKUP_NO_SPARE)
-			while (i + n < lk->nr && x[n].main == x->main + n &&
-			       x[n].main <= last &&
-			       x[n].spare == (u64)x->spare + n &&
-			       rm_lookup_state(&x[n]) == run_state)
-				n++;
-		*run = n;
-		return 1;
-	}
-	rm_view_walk_start(&w, v, first);
-	x = rm_view_walk_next(&w);
-	if (!x || x->main > last)
-		return 0;
-	*e = *x;
-	if (rm_lookup_state(x) == run_state && x->spare != RM_LOOKUP_NO_SPARE)
-		while ((y = rm_view_walk_next(&w)) && y->main == x->main + n &&
-		       y->main <= last && y->spare == (u64)x->spare + n &&
-		       rm_lookup_state(y) == run_state)
+		in_run = run && rm_lookup_state(x) == run_state &&
+			 x->spare != RM_LOOKUP_NO_SPARE;
+		while (in_run && i + n < lk->nr &&
+		       continues_run(x, &x[n], n, last, run_state))
 			n++;
-	*run = n;
+	} else {
+		rm_view_walk_start(&w, v, first);
+		x = rm_view_walk_next(&w);
+		if (!x || x->main > last)
+			return 0;
+		*e = *x;
+		in_run = run && rm_lookup_state(x) == run_state &&
+			 x->spare != RM_LOOKUP_NO_SPARE;
+		while (in_run && (y = rm_view_walk_next(&w)) &&
+		       continues_run(x, y, n, last, run_state))
+			n++;
+	}
+	if (run)
+		*run = n;
 	return 1;
 }

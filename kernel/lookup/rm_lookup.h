@@ -141,7 +141,8 @@ const struct rm_lookup_entry *rm_view_find(const struct rm_lookup_view *v,
  * The first entry of the view with main in [first, last], copied to *e.
  * *run: the number of units from it, up to `last`, that have entries in
  * state `run_state` with consecutive spare blocks (1 when e is in another
- * state). Returns 0 when there is no entry in the range.
+ * state); run may be NULL when only e matters. Returns 0 when there is no
+ * entry in the range.
  */
 int rm_view_first_in(const struct rm_lookup_view *v, __u64 first, __u64 last,
 		     unsigned int run_state, struct rm_lookup_entry *e,
