@@ -151,6 +151,7 @@ enum remap_bio_kind { RB_MAIN, RB_SPARE, RB_DONE };
 struct remap_bio {
 	struct bvec_iter iter;
 	u8 kind;
+	unsigned int busy_seq; /* rc->busy_seq when mapped */
 };
 
 struct remap_c {
@@ -173,6 +174,12 @@ struct remap_c {
 	spinlock_t lock; /* protects the busy range and the bio lists */
 	u64 busy_first;
 	u64 busy_last;
+	/*
+	 * Bumped by each set_busy(). Every change that adds an entry happens
+	 * while its units are busy, so a main write mapped at the same count
+	 * as it completes met no remap: end_io skips the lookup.
+	 */
+	unsigned int busy_seq;
 	struct bio_list failed;	  /* main I/O that failed */
 	struct bio_list late;	  /* main writes that finished under a remap */
 	struct bio_list deferred; /* bios held for a busy or pending unit */
@@ -596,6 +603,8 @@ static int remap_map(struct dm_target *ti, struct bio *bio)
 	else
 		stat_inc(rc, reads);
 	bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+	/* Before the busy state and the lookup: see set_busy(). */
+	pb->busy_seq = smp_load_acquire(&rc->busy_seq);
 	if (likely(!READ_ONCE(rc->active)))
 		return map_to_main(rc, bio, pb);
 	return remap_map_slow(rc, bio, pb);
@@ -659,8 +668,8 @@ static int remap_end_io(struct dm_target *ti, struct bio *bio,
 			return DM_ENDIO_DONE;
 		stat_inc(rc, main_errors);
 		list = &rc->failed;
-	} else if (is_write(bio) && READ_ONCE(rc->active) &&
-		   write_met_remap(rc, pb)) {
+	} else if (is_write(bio) && READ_ONCE(rc->busy_seq) != pb->busy_seq &&
+		   READ_ONCE(rc->active) && write_met_remap(rc, pb)) {
 		list = &rc->late;
 	} else {
 		return DM_ENDIO_DONE;
@@ -928,6 +937,11 @@ static void set_busy(struct remap_c *rc, u64 first, u64 last)
 	rc->busy_last = last;
 	/* Pairs with smp_load_acquire() in remap_map_slow(). */
 	smp_store_release(&rc->active, rc->active | RM_ACTIVE_BUSY);
+	/*
+	 * After the busy state: map() reads the count first, so a bio that
+	 * sees the new count also sees the unit busy (remap_map()).
+	 */
+	smp_store_release(&rc->busy_seq, rc->busy_seq + 1);
 	spin_unlock_irq(&rc->lock);
 }
 
