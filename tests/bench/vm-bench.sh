@@ -19,8 +19,8 @@
 # (zonerange=1M, zoneskip=PERIOD-1M) aim I/O at the remapped runs (offset 0)
 # or at the clean run right after each (offset 1M).
 #
-# Environment (all optional): BENCH_MODE (paired or alternating, see
-# fio_alternating), BENCH_SIZES ("0 16384 1048576"), BENCH_ROUNDS (4),
+# Environment (all optional): BENCH_MODE (paired, alternating or icount,
+# see fio_alternating), BENCH_SIZES ("0 16384 1048576"), BENCH_ROUNDS (4),
 # BENCH_RUNTIME (seconds per device and round, 5), BENCH_WORKLOADS (all five),
 # BENCH_EVENTS (remap events timed one by one, 256), BENCH_STORM (seconds of
 # the remap storm, 10), BENCH_MAIN_MB (16384) and BENCH_SPARE_MB (4800, room
@@ -114,7 +114,9 @@ workload_args() { # WORKLOAD
 # with a job per device and round, named LABEL.r; ARGS are fio options
 # (--name=value) for that device. MODE=alternating: the jobs take turns
 # (stonewall), round r runs every device for RUNTIME seconds, one after the
-# other, in an order rotated by r. MODE=paired: a round runs all devices at
+# other, in an order rotated by r; MODE=icount too (QEMU counts guest time
+# in instructions, so a device's throughput is its inverse cost per I/O,
+# whatever else runs on the host). MODE=paired: a round runs all devices at
 # the same time, so that whatever slows the VM (other VMs on the host) slows
 # them alike, and the ratio of their throughputs is the ratio of their
 # costs per I/O on the CPU they share.
@@ -133,7 +135,7 @@ fio_alternating() {
 				printf '[%s.%d]\nfilename=%s\n' "$label" "$r" "$dev"
 				# paired: a round's devices run at the same time; a new
 				# round waits for the last one to end.
-				[[ $MODE == alternating || $i == 0 ]] && echo stonewall
+				[[ $MODE != paired || $i == 0 ]] && echo stonewall
 				[[ -n $args ]] && tr ' ' '\n' <<<"$args" | sed 's/^--//'
 			done
 		done
