@@ -590,9 +590,14 @@ static int remap_map(struct dm_target *ti, struct bio *bio)
 	struct remap_c *rc = ti->private;
 	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 
+	/*
+	 * dm does not clear per-bio data. A bio held back and then ended
+	 * without being sent anywhere (a read of a unit that became pending
+	 * while it waited) must not look like a failed main bio to end_io.
+	 */
+	pb->kind = RB_DONE;
 	if (unlikely(!bio_sectors(bio))) {
 		/* An empty flush: one goes to each device. */
-		pb->kind = RB_DONE;
 		bio_set_dev(bio, dm_bio_get_target_bio_nr(bio)
 					 ? rc->spare_dev->bdev
 					 : rc->main_dev->bdev);
