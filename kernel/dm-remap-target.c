@@ -529,9 +529,13 @@ static int map_unit(struct remap_c *rc, struct bio *bio, struct remap_bio *pb,
 	return DM_MAPIO_SUBMITTED;
 }
 
-/* The slow path: the table is not empty or a remap is in progress. */
-static int remap_map_slow(struct remap_c *rc, struct bio *bio,
-			  struct remap_bio *pb)
+/*
+ * The slow path: the table is not empty or a remap is in progress. Out of
+ * line, so that its locals (whose addresses the lookup takes) do not cost
+ * the fast path a stack protector and saved registers.
+ */
+static noinline int remap_map_slow(struct remap_c *rc, struct bio *bio,
+				   struct remap_bio *pb)
 {
 	const sector_t sector = bio->bi_iter.bi_sector;
 	const u64 first = sector_to_unit(rc, sector);
@@ -634,9 +638,10 @@ static bool is_media_error(blk_status_t status)
 
 /*
  * A write to main that finished while a remap of one of its units was in
- * progress, or after it: its data must also reach the spare.
+ * progress, or after it: its data must also reach the spare. Out of line,
+ * as remap_map_slow().
  */
-static bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
+static noinline bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
 {
 	const u64 first = sector_to_unit(rc, pb->iter.bi_sector);
 	const u64 last = sector_to_unit(
@@ -650,34 +655,37 @@ static bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
 	return lookup_range(rc, first, last, &e, NULL);
 }
 
-static int remap_end_io(struct dm_target *ti, struct bio *bio,
-			blk_status_t *error)
+/*
+ * A failed bio, or a successful write to main while the table is not empty
+ * or a unit is busy: hands it to the worker when it needs a retry, a remap
+ * or its data on the spare too.
+ */
+static noinline int remap_end_io_slow(struct remap_c *rc, struct bio *bio,
+				      blk_status_t error)
 {
-	struct remap_c *rc = ti->private;
 	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
 	struct bio_list *list;
 	unsigned long flags;
 
-	if (pb->kind == RB_SPARE) {
-		if (*error)
+	if (!error) {
+		if (pb->kind != RB_MAIN ||
+		    READ_ONCE(rc->busy_seq) == pb->busy_seq ||
+		    !write_met_remap(rc, pb))
+			return DM_ENDIO_DONE;
+		list = &rc->late;
+	} else {
+		if (pb->kind == RB_SPARE) {
 			stat_inc(rc, spare_errors);
-		return DM_ENDIO_DONE;
-	}
-	if (pb->kind != RB_MAIN ||
-	    (bio_op(bio) != REQ_OP_READ && !is_write(bio)))
-		return DM_ENDIO_DONE;
-
-	if (*error) {
+			return DM_ENDIO_DONE;
+		}
+		if (pb->kind != RB_MAIN ||
+		    (bio_op(bio) != REQ_OP_READ && !is_write(bio)))
+			return DM_ENDIO_DONE;
 		/* Readahead is a hint: no retries, no pending state. */
-		if (!is_media_error(*error) || (bio->bi_opf & REQ_RAHEAD))
+		if (!is_media_error(error) || (bio->bi_opf & REQ_RAHEAD))
 			return DM_ENDIO_DONE;
 		stat_inc(rc, main_errors);
 		list = &rc->failed;
-	} else if (is_write(bio) && READ_ONCE(rc->busy_seq) != pb->busy_seq &&
-		   READ_ONCE(rc->active) && write_met_remap(rc, pb)) {
-		list = &rc->late;
-	} else {
-		return DM_ENDIO_DONE;
 	}
 	/* Hand the bio, restored to its range, to the worker. */
 	bio->bi_iter = pb->iter;
@@ -687,6 +695,20 @@ static int remap_end_io(struct dm_target *ti, struct bio *bio,
 	spin_unlock_irqrestore(&rc->lock, flags);
 	queue_work(rc->wq, &rc->worker);
 	return DM_ENDIO_INCOMPLETE;
+}
+
+static int remap_end_io(struct dm_target *ti, struct bio *bio,
+			blk_status_t *error)
+{
+	struct remap_c *rc = ti->private;
+
+	/*
+	 * Success needs nothing more, but for a write to main that met a
+	 * remap: none can have when the table is empty and no unit is busy.
+	 */
+	if (likely(!*error) && (!is_write(bio) || !READ_ONCE(rc->active)))
+		return DM_ENDIO_DONE;
+	return remap_end_io_slow(rc, bio, *error);
 }
 
 /* ---- The worker: retries, remaps and commits ----------------------------- */
