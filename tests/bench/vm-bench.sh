@@ -3,11 +3,13 @@
 # test scenario: it reports figures and fails only when it cannot run).
 #
 # One boot. For each table size it fills the spare with remap-test-fill and
-# runs fio, in alternating rounds, on the raw main device, dm-linear over it
-# and dm-remap over it (I/O that touches no remapped unit), then on dm-linear
-# over the spare's pool and dm-remap (I/O to remapped units only). Then, with
-# the tail of main failing writes, it measures remap events one at a time
-# and in a storm. Everything lands in $RESULTS for scripts/bench to read.
+# runs fio, in alternating rounds, on the raw main device, dm-linear over it,
+# dm-remap over it and a second dm-linear over it (the control: two identical
+# devices differ by the noise alone) for I/O that touches no remapped unit,
+# then on dm-linear over the spare's pool and dm-remap (I/O to remapped units
+# only). Then, with the tail of main failing writes, it measures remap events
+# one at a time and in a storm. Everything lands in $RESULTS for scripts/bench
+# to read.
 #
 # Devices (null_blk): main is 16 GiB, memory_backed=0 (no data, pure
 # overhead). The spare is dm-linear over two null_blks: the metadata region
@@ -74,6 +76,8 @@ pool=$(make_nullb bpool $(((spare_sect - pool_start + 2047) / 2048)))
 spare=$(dm_create bspare "0 $pool_start linear $meta 0
 $pool_start $((spare_sect - pool_start)) linear $pool 0")
 lin=$(dm_create blin "0 $main_sect linear $main 0")
+# A second, identical dm-linear: linear2 / linear is the harness's own noise.
+lin2=$(dm_create blin2 "0 $main_sect linear $main 0")
 tail_unit=$((main_units * 15 / 16))
 log "main $main ($main_units units), spare $spare: $layout"
 {
@@ -208,7 +212,8 @@ for n in $SIZES; do
 	for w in $WORKLOADS; do
 		log "$n remaps: $w"
 		fio_alternating "$OUT/fio/$n/clean/$w.json" "$w" "raw|$main|$clean_args" \
-			"linear|$lin|$clean_args" "remap|/dev/mapper/bremap|$clean_args"
+			"linear|$lin|$clean_args" "remap|/dev/mapper/bremap|$clean_args" \
+			"linear2|$lin2|$clean_args"
 		((n)) || continue
 		fio_alternating "$OUT/fio/$n/remapped/$w.json" "$w" "linear-spare|$linsp|" \
 			"remap|/dev/mapper/bremap|$remapped_args"
