@@ -144,37 +144,6 @@ void rm_lookup_radix_sort(struct rm_lookup_entry *e, u64 nr, u64 main_units,
 			e[i] = src[i];
 }
 
-u64 rm_lookup_lower_bound(const struct rm_lookup *lk, u64 unit)
-{
-	u64 b = unit >> lk->shift;
-	u64 lo, hi;
-
-	if (b >= lk->nr_buckets)
-		return lk->nr;
-	lo = lk->bucket[b];
-	hi = lk->bucket[b + 1];
-	/* Binary search within the bucket: usually zero to two entries. */
-	while (lo < hi) {
-		u64 mid = lo + (hi - lo) / 2;
-
-		if (lk->e[mid].main < unit)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-const struct rm_lookup_entry *rm_lookup_find(const struct rm_lookup *lk,
-					     u64 unit)
-{
-	u64 i = rm_lookup_lower_bound(lk, unit);
-
-	if (i < lk->nr && lk->e[i].main == unit)
-		return &lk->e[i];
-	return NULL;
-}
-
 /*
  * The merge of `old` and sorted `changes`; with keep_removals, a change
  * whose slot_state is 0 is kept (a delta) rather than dropped (a base).
@@ -345,51 +314,25 @@ int rm_view_unit_at(const struct rm_lookup_view *v, u64 pos, u64 *unit)
 	return view_locate(v, pos, unit, NULL);
 }
 
-/* Whether y is the n-th unit after x in x's run (see rm_view_first_in). */
-static int continues_run(const struct rm_lookup_entry *x,
-			 const struct rm_lookup_entry *y, u64 n, u64 last,
-			 unsigned int run_state)
-{
-	return y->main == x->main + n && y->main <= last &&
-	       y->spare == (u64)x->spare + n && rm_lookup_state(y) == run_state;
-}
-
-int rm_view_first_in(const struct rm_lookup_view *v, u64 first, u64 last,
-		     unsigned int run_state, struct rm_lookup_entry *e,
-		     u64 *run)
+int rm_view_first_in_walk(const struct rm_lookup_view *v, u64 first, u64 last,
+			  unsigned int run_state, struct rm_lookup_entry *e,
+			  u64 *run)
 {
 	const struct rm_lookup_entry *x, *y;
 	struct rm_view_walk w;
 	u64 n = 1;
-	int in_run;
 
-	if (!v->delta) {
-		/* No recent changes: the base's array alone, without a walk. */
-		const struct rm_lookup *lk = v->base;
-		u64 i = lk ? rm_lookup_lower_bound(lk, first) : 0;
-
-		if (!lk || i >= lk->nr || lk->e[i].main > last)
-			return 0;
-		x = &lk->e[i];
-		*e = *x;
-		in_run = run && rm_lookup_state(x) == run_state &&
-			 x->spare != RM_LOOKUP_NO_SPARE;
-		while (in_run && i + n < lk->nr &&
-		       continues_run(x, &x[n], n, last, run_state))
+	rm_view_walk_start(&w, v, first);
+	x = rm_view_walk_next(&w);
+	if (!x || x->main > last)
+		return 0;
+	*e = *x;
+	if (!run)
+		return 1;
+	if (rm_lookup_state(x) == run_state && x->spare != RM_LOOKUP_NO_SPARE)
+		while ((y = rm_view_walk_next(&w)) &&
+		       rm_lookup_continues_run(x, y, n, last, run_state))
 			n++;
-	} else {
-		rm_view_walk_start(&w, v, first);
-		x = rm_view_walk_next(&w);
-		if (!x || x->main > last)
-			return 0;
-		*e = *x;
-		in_run = run && rm_lookup_state(x) == run_state &&
-			 x->spare != RM_LOOKUP_NO_SPARE;
-		while (in_run && (y = rm_view_walk_next(&w)) &&
-		       continues_run(x, y, n, last, run_state))
-			n++;
-	}
-	if (run)
-		*run = n;
+	*run = n;
 	return 1;
 }

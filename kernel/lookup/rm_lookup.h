@@ -86,11 +86,42 @@ size_t rm_lookup_radix_scratch(__u64 nr);
  */
 void rm_lookup_radix_sort(struct rm_lookup_entry *e, __u64 nr, __u64 main_units,
 			  void *scratch);
-/* Index of the first entry with main >= unit (lk->nr when none). */
-__u64 rm_lookup_lower_bound(const struct rm_lookup *lk, __u64 unit);
+/*
+ * Index of the first entry with main >= unit (lk->nr when none). Inline,
+ * like the other functions map() calls for every bio.
+ */
+static inline __u64 rm_lookup_lower_bound(const struct rm_lookup *lk,
+					  __u64 unit)
+{
+	const __u64 b = unit >> lk->shift;
+	__u64 lo, hi;
+
+	if (b >= lk->nr_buckets)
+		return lk->nr;
+	lo = lk->bucket[b];
+	hi = lk->bucket[b + 1];
+	/* Binary search within the bucket: usually zero to two entries. */
+	while (lo < hi) {
+		const __u64 mid = lo + (hi - lo) / 2;
+
+		if (lk->e[mid].main < unit)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The entry for `unit`, or NULL. */
-const struct rm_lookup_entry *rm_lookup_find(const struct rm_lookup *lk,
-					     __u64 unit);
+static inline const struct rm_lookup_entry *
+rm_lookup_find(const struct rm_lookup *lk, __u64 unit)
+{
+	const __u64 i = rm_lookup_lower_bound(lk, unit);
+
+	if (i < lk->nr && lk->e[i].main == unit)
+		return &lk->e[i];
+	return NULL;
+}
 /*
  * Merges `old` with `nr_changes` changes sorted by main unit into `out`
  * (initialised for the resulting count, see rm_lookup_merge_count()). A
@@ -137,16 +168,56 @@ __u64 rm_lookup_delta_limit(__u64 base_nr);
 /* The entry for `unit` in the view, or NULL. */
 const struct rm_lookup_entry *rm_view_find(const struct rm_lookup_view *v,
 					   __u64 unit);
+/* Whether y is the n-th unit after x in x's run (see rm_view_first_in). */
+static inline int rm_lookup_continues_run(const struct rm_lookup_entry *x,
+					  const struct rm_lookup_entry *y,
+					  __u64 n, __u64 last,
+					  unsigned int run_state)
+{
+	return y->main == x->main + n && y->main <= last &&
+	       y->spare == (__u64)x->spare + n &&
+	       rm_lookup_state(y) == run_state;
+}
+
+/* rm_view_first_in() of a view with a delta: a walk over both. */
+int rm_view_first_in_walk(const struct rm_lookup_view *v, __u64 first,
+			  __u64 last, unsigned int run_state,
+			  struct rm_lookup_entry *e, __u64 *run);
+
 /*
  * The first entry of the view with main in [first, last], copied to *e.
  * *run: the number of units from it, up to `last`, that have entries in
  * state `run_state` with consecutive spare blocks (1 when e is in another
  * state); run may be NULL when only e matters. Returns 0 when there is no
- * entry in the range.
+ * entry in the range. Without a delta (the usual case), inline over the
+ * base's array alone.
  */
-int rm_view_first_in(const struct rm_lookup_view *v, __u64 first, __u64 last,
-		     unsigned int run_state, struct rm_lookup_entry *e,
-		     __u64 *run);
+static inline int rm_view_first_in(const struct rm_lookup_view *v, __u64 first,
+				   __u64 last, unsigned int run_state,
+				   struct rm_lookup_entry *e, __u64 *run)
+{
+	const struct rm_lookup *lk = v->base;
+	const struct rm_lookup_entry *x;
+	__u64 i, n = 1;
+
+	if (v->delta)
+		return rm_view_first_in_walk(v, first, last, run_state, e, run);
+	if (!lk)
+		return 0;
+	i = rm_lookup_lower_bound(lk, first);
+	if (i >= lk->nr || lk->e[i].main > last)
+		return 0;
+	x = &lk->e[i];
+	*e = *x;
+	if (!run)
+		return 1;
+	if (rm_lookup_state(x) == run_state && x->spare != RM_LOOKUP_NO_SPARE)
+		while (i + n < lk->nr &&
+		       rm_lookup_continues_run(x, &x[n], n, last, run_state))
+			n++;
+	*run = n;
+	return 1;
+}
 
 /* A walk over the view's entries in order of main unit. */
 struct rm_view_walk {
