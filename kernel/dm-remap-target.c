@@ -414,6 +414,14 @@ static int lookup_fold(struct remap_c *rc, bool idle)
 	return lookup_publish_base(rc, nb);
 }
 
+/*
+ * The lookups below, which map() and end_io() make for every bio while the
+ * table is not empty, read with preemption disabled (the sched flavour of
+ * RCU): call_rcu() waits for such readers too, and where rcu_read_lock()
+ * and rcu_read_unlock() are two calls (PREEMPT_RCU, as in Debian's
+ * kernels), this is a per-CPU counter.
+ */
+
 /* Copies the entry for unit u into *e; false when u is not in the table. */
 static bool lookup_unit(struct remap_c *rc, u64 u, struct rm_lookup_entry *e)
 {
@@ -421,15 +429,15 @@ static bool lookup_unit(struct remap_c *rc, u64 u, struct rm_lookup_entry *e)
 	struct remap_lookup *rl;
 	struct rm_lookup_view v;
 
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
+	rcu_read_lock_sched();
+	rl = rcu_dereference_sched(rc->lookup);
 	if (rl) {
 		lookup_view(rl, &v);
 		hit = rm_view_find(&v, u);
 	}
 	if (hit)
 		*e = *hit;
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return hit;
 }
 
@@ -446,14 +454,14 @@ static bool lookup_range(struct remap_c *rc, u64 first, u64 last,
 	struct rm_lookup_view v;
 	bool hit = false;
 
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
+	rcu_read_lock_sched();
+	rl = rcu_dereference_sched(rc->lookup);
 	if (rl) {
 		lookup_view(rl, &v);
 		hit = rm_view_first_in(&v, first, last, RM4_STATE_REMAPPED, e,
 				       run);
 	}
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return hit;
 }
 
