@@ -5,11 +5,12 @@
 //
 //   lookup-bench                      ns per lookup for 0, 16K and 1M entries, hit and miss;
 //                                     the cost of recording one change; sorting
-//   lookup-bench --count N E hit|miss [view]
+//   lookup-bench --count N E hit|miss [view|view-delta]
 //                                     only N lookups on a table of E entries (for callgrind:
 //                                     instructions per lookup = (Ir(N) - Ir(0)) / N); with
 //                                     `view`, the map path's rm_view_first_in() over the
-//                                     table and a full delta in front of it
+//                                     table alone (no recent changes), with `view-delta`
+//                                     over the table and a full delta in front of it
 #include "rm_format.h"
 #include "rm_lookup.h"
 
@@ -218,7 +219,8 @@ void sort_figures() {
 } // namespace
 
 int main(int argc, char** argv) {
-    if ((argc == 5 || (argc == 6 && std::strcmp(argv[5], "view") == 0)) &&
+    if ((argc == 5 || (argc == 6 && (std::strcmp(argv[5], "view") == 0 ||
+                                     std::strcmp(argv[5], "view-delta") == 0))) &&
         std::strcmp(argv[1], "--count") == 0) {
         const size_t count = std::strtoull(argv[2], nullptr, 10);
         const Table t = make_table(std::strtoull(argv[3], nullptr, 10));
@@ -227,8 +229,9 @@ int main(int argc, char** argv) {
         const std::vector<uint64_t> used(
             keys.begin(), keys.begin() + static_cast<long>(std::min(count, keys.size())));
         if (argc == 6) {
-            const Delta d = make_delta(t, rm_lookup_delta_limit(t.lk.nr));
-            const rm_lookup_view v{&t.lk, &d.lk};
+            const bool with_delta = std::strcmp(argv[5], "view-delta") == 0;
+            const Delta d = make_delta(t, with_delta ? rm_lookup_delta_limit(t.lk.nr) : 0);
+            const rm_lookup_view v{&t.lk, with_delta ? &d.lk : nullptr};
             std::printf("%llu\n", static_cast<unsigned long long>(run_view(v, used)));
         } else {
             std::printf("%llu\n", static_cast<unsigned long long>(run(t, used)));
