@@ -62,6 +62,70 @@ void rm_lookup_index(struct rm_lookup *lk)
 	lk->bucket[lk->nr_buckets] = (u32)lk->nr;
 }
 
+/* Entries per bucket below which a bucket is sorted by insertion. */
+#define BUILD_INSERTION_MAX 16
+
+static void insertion_sort(struct rm_lookup_entry *e, u64 nr)
+{
+	u64 i, j;
+
+	for (i = 1; i < nr; i++) {
+		const struct rm_lookup_entry x = e[i];
+
+		for (j = i; j > 0 && e[j - 1].main > x.main; j--)
+			e[j] = e[j - 1];
+		e[j] = x;
+	}
+}
+
+int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
+		    u64 *dup)
+{
+	u32 *bucket = lk->bucket;
+	u64 b, i;
+	u32 start = 0;
+
+	for (b = 0; b <= lk->nr_buckets; b++)
+		bucket[b] = 0;
+	for (i = 0; i < lk->nr; i++) {
+		b = in[i].main >> lk->shift;
+		if (b >= lk->nr_buckets) {
+			*dup = in[i].main;
+			return -2;
+		}
+		bucket[b]++;
+	}
+	/* Each bucket's start; the scatter moves it up to the next's start. */
+	for (b = 0; b < lk->nr_buckets; b++) {
+		const u32 n = bucket[b];
+
+		bucket[b] = start;
+		start += n;
+	}
+	for (i = 0; i < lk->nr; i++)
+		lk->e[bucket[in[i].main >> lk->shift]++] = in[i];
+	for (b = lk->nr_buckets; b > 0; b--)
+		bucket[b] = bucket[b - 1];
+	bucket[0] = 0;
+
+	for (b = 0; b < lk->nr_buckets; b++) {
+		struct rm_lookup_entry *e = lk->e + bucket[b];
+		const u64 n = bucket[b + 1] - bucket[b];
+
+		if (n <= BUILD_INSERTION_MAX)
+			insertion_sort(e, n);
+		else
+			rm_lookup_sort(e, n);
+		for (i = 1; i < n; i++) {
+			if (e[i].main == e[i - 1].main) {
+				*dup = e[i].main;
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static void sift_down(struct rm_lookup_entry *e, u64 root, u64 end)
 {
 	while (2 * root + 1 < end) {

@@ -70,6 +70,18 @@ void rm_lookup_init(struct rm_lookup *lk, void *mem, __u64 nr,
 		    __u64 main_units);
 /* Builds the bucket index over the sorted entries. */
 void rm_lookup_index(struct rm_lookup *lk);
+/*
+ * Fills lk (rm_lookup_init() for nr entries) from the nr entries of `in`,
+ * in any order, all below the lookup's `main_units`: a counting sort by
+ * bucket, which builds the index as it goes, then a sort of each bucket's
+ * few entries. One pass of scattered writes, where a radix sort makes two
+ * or three and the index a third, and no scratch memory (docs/benchmarks.md).
+ * Returns 0; -1 when two entries have the same main unit; -2 when one lies
+ * beyond the index, far past main_units (the caller checks the range; this
+ * only keeps a bad entry from being written out of bounds). *dup: that unit.
+ */
+int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
+		    __u64 *dup);
 /* Sorts entries by main unit (heapsort: in place, no recursion). */
 void rm_lookup_sort(struct rm_lookup_entry *e, __u64 nr);
 /*

@@ -344,6 +344,80 @@ TEST(LookupView, DeltaLimitBalancesTheCopies) {
     EXPECT_EQ(rm_lookup_delta_limit(1ull << 40), 65536u);
 }
 
+// rm_lookup_build(), which activation uses, gives what a sort and
+// rm_lookup_index() give: the same entries and the same index, from input
+// in random, sorted or reverse order, over buckets of one to thousands of
+// entries (consecutive units on a large device: the heapsort path).
+TEST(Lookup, BuildMatchesSortAndIndex) {
+    for (const uint64_t units : {1ull, 2ull, 1000ull, 1ull << 22, 1ull << 33}) {
+        for (const size_t n : {0ul, 1ul, 2ul, 3ul, 999ul, 70000ul}) {
+            if (n > units)
+                continue;
+            for (const int layout : {0, 1, 2, 3}) { // random, clustered, one run, sorted
+                if ((layout == 1 && units < 10000) || (layout == 2 && n < 2))
+                    continue;
+                std::vector<rm_lookup_entry> v;
+                if (layout == 2) {
+                    for (size_t i = 0; i < n; i++)
+                        v.push_back(entry(units - n + i, static_cast<uint32_t>(i), i));
+                } else {
+                    for (const auto& [k, e] :
+                         random_table(n, units, layout == 1, static_cast<uint32_t>(n + units)))
+                        v.push_back(e);
+                }
+                if (layout < 2)
+                    std::shuffle(v.begin(), v.end(), std::mt19937(7));
+                for (const bool reverse : {false, true}) {
+                    auto in = v;
+                    if (reverse)
+                        std::reverse(in.begin(), in.end());
+                    const Lookup want(in, units);
+                    std::vector<uint64_t> mem(rm_lookup_bytes(n, units) / 8 + 1);
+                    rm_lookup got{};
+                    rm_lookup_init(&got, mem.data(), n, units);
+                    __u64 dup = 0;
+                    SCOPED_TRACE(testing::Message() << "units=" << units << " n=" << n << " layout="
+                                                    << layout << " reverse=" << reverse);
+                    ASSERT_EQ(rm_lookup_build(&got, in.data(), &dup), 0);
+                    for (size_t i = 0; i < n; i++) {
+                        ASSERT_EQ(got.e[i].main, want.lk.e[i].main) << i;
+                        ASSERT_EQ(got.e[i].spare, want.lk.e[i].spare) << i;
+                        ASSERT_EQ(got.e[i].slot_state, want.lk.e[i].slot_state) << i;
+                    }
+                    for (uint64_t b = 0; b <= got.nr_buckets; b++)
+                        ASSERT_EQ(got.bucket[b], want.lk.bucket[b]) << "bucket " << b;
+                }
+            }
+        }
+    }
+}
+
+// Two entries for one unit, and a unit beyond the index (far past the
+// device: never written out of bounds), are refused with the unit named,
+// wherever they fall in the input and in their bucket.
+TEST(Lookup, BuildRefusesDuplicatesAndStrayUnits) {
+    const uint64_t units = 1ull << 20;
+    for (const size_t n : {2ul, 40ul, 5000ul}) {
+        std::vector<rm_lookup_entry> v;
+        for (size_t i = 0; i < n; i++)
+            v.push_back(entry(1000 + i, static_cast<uint32_t>(i), i));
+        for (const size_t at : {size_t{0}, n / 2, n - 1}) {
+            auto in = v;
+            in[at].main = 1000 + (at + 1) % n; // a second entry for that unit
+            std::vector<uint64_t> mem(rm_lookup_bytes(n, units) / 8 + 1);
+            rm_lookup lk{};
+            rm_lookup_init(&lk, mem.data(), n, units);
+            __u64 dup = 0;
+            EXPECT_EQ(rm_lookup_build(&lk, in.data(), &dup), -1) << "n=" << n << " at=" << at;
+            EXPECT_EQ(dup, in[at].main);
+            in = v;
+            in[at].main = (1ull << 40) + at; // far past the end of the main device
+            EXPECT_EQ(rm_lookup_build(&lk, in.data(), &dup), -2) << "n=" << n << " at=" << at;
+            EXPECT_EQ(dup, (1ull << 40) + at);
+        }
+    }
+}
+
 // Issue 9's goal is at most 24 bytes of kernel memory per remap.
 // The radix sort the module's activation uses gives what the heapsort
 // gives, over key spaces that take one to five passes (an odd count ends in
