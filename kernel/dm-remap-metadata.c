@@ -349,24 +349,6 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	return 0;
 }
 
-/*
- * Sorts the loaded entries by main unit: a radix sort, which takes a few
- * passes over them where a heapsort of a million entries takes most of the
- * activation time; the heapsort when the scratch memory cannot be had.
- */
-static void sort_entries(struct rm_lookup_entry *e, u64 nr, u64 main_units)
-{
-	void *scratch =
-		nr > 1 ? kvmalloc(rm_lookup_radix_scratch(nr), GFP_KERNEL)
-		       : NULL;
-
-	if (scratch)
-		rm_lookup_radix_sort(e, nr, main_units, scratch);
-	else
-		rm_lookup_sort(e, nr);
-	kvfree(scratch);
-}
-
 int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error)
 {
@@ -428,29 +410,6 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 		cond_resched();
 	}
 
-	sort_entries(out, n, rm4_main_units(&md->sb));
-	for (k = 1; k < n; k++) {
-		if (out[k].main == out[k - 1].main) {
-			DMERR("main unit %llu appears in two entries",
-			      out[k].main);
-			*error =
-				"Metadata maps one main block twice: run 'remap-check' on the spare";
-			r = -EINVAL;
-			goto out;
-		}
-	}
-	if (md->sb_rewrite && !repair) {
-		md->repairs_needed++;
-	} else if (md->sb_rewrite) {
-		/* Restores the damaged or stale superblock copy. */
-		r = rm_md_write_superblocks(md);
-		if (r) {
-			*error =
-				"Cannot rewrite a damaged superblock copy: the spare device fails writes";
-			goto out;
-		}
-		md->sb_rewrite = false;
-	}
 	*entries = out;
 	*nr = n;
 	out = NULL;
@@ -460,6 +419,27 @@ out:
 	vfree(b);
 	kvfree(out);
 	return r;
+}
+
+int rm_md_load_finish(struct rm_md *md, bool repair, char **error)
+{
+	int r;
+
+	if (!md->sb_rewrite)
+		return 0;
+	if (!repair) {
+		md->repairs_needed++;
+		return 0;
+	}
+	/* Restores the damaged or stale superblock copy. */
+	r = rm_md_write_superblocks(md);
+	if (r) {
+		*error =
+			"Cannot rewrite a damaged superblock copy: the spare device fails writes";
+		return r;
+	}
+	md->sb_rewrite = false;
+	return 0;
 }
 
 /* Reads table block k into md->blk, from copy A or else copy B. */

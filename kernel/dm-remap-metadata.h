@@ -49,13 +49,21 @@ void rm_md_destroy(struct rm_md *md);
 
 /*
  * Reads and validates the metadata. On success returns the remapped and
- * pending entries sorted by main unit in *entries (kvfree() it) and their
- * number in *nr. On failure sets *error to a sentence for ti->error.
- * With `repair`, rewrites stale or damaged copies from the good ones;
- * without, only counts them in md->repairs_needed and writes nothing.
+ * pending entries, in table order, in *entries (kvfree() it) and their
+ * number in *nr; the caller checks that no main unit appears twice (see
+ * rm_lookup_build()) and then calls rm_md_load_finish(). On failure sets
+ * *error to a sentence for ti->error. With `repair`, rewrites stale or
+ * damaged copies of table blocks from the good ones; without, only counts
+ * them in md->repairs_needed and writes nothing.
  */
 int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error);
+/*
+ * Ends a load whose entries the caller accepted: rewrites a damaged or
+ * stale superblock copy from the good one (with `repair`), or counts it in
+ * md->repairs_needed.
+ */
+int rm_md_load_finish(struct rm_md *md, bool repair, char **error);
 
 /* Stages entry `slot` in its table block, committing any other block. */
 int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e);

@@ -1695,7 +1695,7 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	};
 	struct rm_lookup_entry *entries = NULL;
 	struct remap_base *base;
-	u64 nr = 0;
+	u64 nr = 0, dup;
 	int r;
 
 	r = rm_md_load(&rc->md, &want, repair, &entries, &nr, error);
@@ -1705,12 +1705,33 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	rc->pool_start = rc->md.sb.pool_start;
 	rc->main_units = rm4_main_units(&rc->md.sb);
 	base = base_alloc(rc, nr);
-	if (base) {
-		memcpy(base->lk.e, entries, nr * sizeof(*entries));
-		rm_lookup_index(&base->lk);
+	if (!base) {
+		kvfree(entries);
+		*error = "Cannot allocate memory for the remap lookup";
+		return -ENOMEM;
 	}
+	/* Sorts the entries (in table order) into the lookup and indexes it. */
+	r = rm_lookup_build(&base->lk, entries, &dup);
 	kvfree(entries);
-	if (!base || lookup_publish_base(rc, base)) {
+	if (r) {
+		kvfree(base);
+		/* rm_md_load() refused units beyond the device: -2 is a bug. */
+		DMERR("main unit %llu %s", dup,
+		      r == -1 ? "appears in two entries" : "is out of range");
+		if (r == -1)
+			*error =
+				"Metadata maps one main block twice: run 'remap-check' on the spare";
+		else
+			*error =
+				"Metadata maps a block beyond the main device: run 'remap-check' on the spare";
+		return -EINVAL;
+	}
+	r = rm_md_load_finish(&rc->md, repair, error);
+	if (r) {
+		kvfree(base);
+		return r;
+	}
+	if (lookup_publish_base(rc, base)) {
 		*error = "Cannot allocate memory for the remap lookup";
 		return -ENOMEM;
 	}

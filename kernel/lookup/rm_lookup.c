@@ -160,54 +160,6 @@ void rm_lookup_sort(struct rm_lookup_entry *e, u64 nr)
 	}
 }
 
-#define RADIX_BITS 11
-#define RADIX_SIZE (1u << RADIX_BITS)
-
-size_t rm_lookup_radix_scratch(u64 nr)
-{
-	return (size_t)nr * sizeof(struct rm_lookup_entry) +
-	       RADIX_SIZE * sizeof(u32);
-}
-
-void rm_lookup_radix_sort(struct rm_lookup_entry *e, u64 nr, u64 main_units,
-			  void *scratch)
-{
-	struct rm_lookup_entry *tmp = scratch, *src = e, *dst = tmp, *swap;
-	u32 *count = (u32 *)(tmp + nr);
-	unsigned int shift, d;
-	u64 i;
-
-	if (nr < 2)
-		return;
-	for (shift = 0; shift < 64 && (main_units - 1) >> shift;
-	     shift += RADIX_BITS) {
-		u32 sum = 0;
-
-		for (d = 0; d < RADIX_SIZE; d++)
-			count[d] = 0;
-		for (i = 0; i < nr; i++)
-			count[(src[i].main >> shift) & (RADIX_SIZE - 1)]++;
-		/* Every key has the same digit here: nothing moves. */
-		if (count[(src[0].main >> shift) & (RADIX_SIZE - 1)] == nr)
-			continue;
-		for (d = 0; d < RADIX_SIZE; d++) {
-			u32 c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (i = 0; i < nr; i++)
-			dst[count[(src[i].main >> shift) &
-				  (RADIX_SIZE - 1)]++] = src[i];
-		swap = src;
-		src = dst;
-		dst = swap;
-	}
-	if (src != e)
-		for (i = 0; i < nr; i++)
-			e[i] = src[i];
-}
-
 /*
  * The merge of `old` and sorted `changes`; with keep_removals, a change
  * whose slot_state is 0 is kept (a delta) rather than dropped (a base).

@@ -85,20 +85,6 @@ int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 /* Sorts entries by main unit (heapsort: in place, no recursion). */
 void rm_lookup_sort(struct rm_lookup_entry *e, __u64 nr);
 /*
- * Bytes of scratch memory rm_lookup_radix_sort() needs for `nr` entries:
- * a second array of entries and the digit counters.
- */
-size_t rm_lookup_radix_scratch(__u64 nr);
-/*
- * Sorts entries by main unit, all below `main_units`, with a stable LSD
- * radix sort: one pass over the entries per 11 bits of `main_units`, so
- * several times faster than rm_lookup_sort() on a million entries
- * (docs/benchmarks.md), whatever their order. `scratch` is
- * rm_lookup_radix_scratch(nr) bytes, 8-byte aligned.
- */
-void rm_lookup_radix_sort(struct rm_lookup_entry *e, __u64 nr, __u64 main_units,
-			  void *scratch);
-/*
  * Index of the first entry with main >= unit (lk->nr when none). Inline,
  * like the other functions map() calls for every bio.
  */

@@ -419,40 +419,6 @@ TEST(Lookup, BuildRefusesDuplicatesAndStrayUnits) {
 }
 
 // Issue 9's goal is at most 24 bytes of kernel memory per remap.
-// The radix sort the module's activation uses gives what the heapsort
-// gives, over key spaces that take one to five passes (an odd count ends in
-// the scratch array and is copied back), random and clustered keys.
-TEST(Lookup, RadixSortMatchesHeapsort) {
-    for (const uint64_t units : {2ull, 1000ull, 1ull << 22, 1ull << 33, 1ull << 55}) {
-        for (const size_t n : {0ul, 1ul, 2ul, 3ul, 999ul, 70000ul}) {
-            if (n > units)
-                continue;
-            for (const bool cluster : {false, true}) {
-                if (cluster && units < 10000)
-                    continue;
-                const auto m =
-                    random_table(n, units, cluster, static_cast<uint32_t>(n * 3 + units));
-                std::vector<rm_lookup_entry> v;
-                for (const auto& [k, e] : m)
-                    v.push_back(e);
-                std::shuffle(v.begin(), v.end(), std::mt19937(5));
-                auto heap = v;
-                rm_lookup_sort(heap.data(), heap.size());
-                std::vector<uint64_t> scratch(rm_lookup_radix_scratch(v.size()) / 8 + 1);
-                rm_lookup_radix_sort(v.data(), v.size(), units, scratch.data());
-                SCOPED_TRACE(testing::Message()
-                             << "units=" << units << " n=" << n << " cluster=" << cluster);
-                ASSERT_EQ(v.size(), heap.size());
-                for (size_t i = 0; i < v.size(); i++) {
-                    ASSERT_EQ(v[i].main, heap[i].main) << i;
-                    ASSERT_EQ(v[i].spare, heap[i].spare) << i;
-                    ASSERT_EQ(v[i].slot_state, heap[i].slot_state) << i;
-                }
-            }
-        }
-    }
-}
-
 TEST(Lookup, MemoryPerEntryIsAtMostTwentyBytes) {
     for (const uint64_t n : {16384ull, 1048576ull})
         EXPECT_LE(static_cast<double>(rm_lookup_bytes(n, 1ull << 32)) / static_cast<double>(n),
