@@ -675,19 +675,21 @@ static noinline int remap_end_io_slow(struct remap_c *rc, struct bio *bio,
 	struct bio_list *list;
 	unsigned long flags;
 
+	if (pb->kind == RB_SPARE) {
+		if (error)
+			stat_inc(rc, spare_errors);
+		return DM_ENDIO_DONE;
+	}
+	if (pb->kind != RB_MAIN)
+		return DM_ENDIO_DONE;
 	if (!error) {
-		if (pb->kind != RB_MAIN ||
-		    READ_ONCE(rc->busy_seq) == pb->busy_seq ||
+		/* A write (remap_end_io() sent no other success here). */
+		if (READ_ONCE(rc->busy_seq) == pb->busy_seq ||
 		    !write_met_remap(rc, pb))
 			return DM_ENDIO_DONE;
 		list = &rc->late;
 	} else {
-		if (pb->kind == RB_SPARE) {
-			stat_inc(rc, spare_errors);
-			return DM_ENDIO_DONE;
-		}
-		if (pb->kind != RB_MAIN ||
-		    (bio_op(bio) != REQ_OP_READ && !is_write(bio)))
+		if (bio_op(bio) != REQ_OP_READ && !is_write(bio))
 			return DM_ENDIO_DONE;
 		/* Readahead is a hint: no retries, no pending state. */
 		if (!is_media_error(error) || (bio->bi_opf & REQ_RAHEAD))
@@ -1695,7 +1697,7 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 	};
 	struct rm_lookup_entry *entries = NULL;
 	struct remap_base *base;
-	u64 nr = 0, dup;
+	u64 nr = 0, bad_unit;
 	int r;
 
 	r = rm_md_load(&rc->md, &want, repair, &entries, &nr, error);
@@ -1711,19 +1713,21 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 		return -ENOMEM;
 	}
 	/* Sorts the entries (in table order) into the lookup and indexes it. */
-	r = rm_lookup_build(&base->lk, entries, &dup);
+	r = rm_lookup_build(&base->lk, entries, &bad_unit);
 	kvfree(entries);
-	if (r) {
+	if (r == -1) {
 		kvfree(base);
-		/* rm_md_load() refused units beyond the device: -2 is a bug. */
-		DMERR("main unit %llu %s", dup,
-		      r == -1 ? "appears in two entries" : "is out of range");
-		if (r == -1)
-			*error =
-				"Metadata maps one main block twice: run 'remap-check' on the spare";
-		else
-			*error =
-				"Metadata maps a block beyond the main device: run 'remap-check' on the spare";
+		DMERR("main unit %llu appears in two entries", bad_unit);
+		*error =
+			"Metadata maps one main block twice: run 'remap-check' on the spare";
+		return -EINVAL;
+	}
+	if (r) {
+		/* rm_md_load() refuses units beyond the device: a bug. */
+		kvfree(base);
+		DMERR("main unit %llu is beyond the main device", bad_unit);
+		*error =
+			"Metadata maps a block beyond the main device: run 'remap-check' on the spare";
 		return -EINVAL;
 	}
 	r = rm_md_load_finish(&rc->md, repair, error);

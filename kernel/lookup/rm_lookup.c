@@ -79,7 +79,7 @@ static void insertion_sort(struct rm_lookup_entry *e, u64 nr)
 }
 
 int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
-		    u64 *dup)
+		    u64 *bad_unit)
 {
 	u32 *bucket = lk->bucket;
 	u64 b, i;
@@ -90,7 +90,7 @@ int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 	for (i = 0; i < lk->nr; i++) {
 		b = in[i].main >> lk->shift;
 		if (b >= lk->nr_buckets) {
-			*dup = in[i].main;
+			*bad_unit = in[i].main;
 			return -2;
 		}
 		bucket[b]++;
@@ -118,7 +118,7 @@ int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 			rm_lookup_sort(e, n);
 		for (i = 1; i < n; i++) {
 			if (e[i].main == e[i - 1].main) {
-				*dup = e[i].main;
+				*bad_unit = e[i].main;
 				return -1;
 			}
 		}

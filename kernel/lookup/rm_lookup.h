@@ -78,10 +78,11 @@ void rm_lookup_index(struct rm_lookup *lk);
  * or three and the index a third, and no scratch memory (docs/benchmarks.md).
  * Returns 0; -1 when two entries have the same main unit; -2 when one lies
  * beyond the index, far past main_units (the caller checks the range; this
- * only keeps a bad entry from being written out of bounds). *dup: that unit.
+ * only keeps a bad entry from being written out of bounds). *bad_unit: that
+ * unit.
  */
 int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
-		    __u64 *dup);
+		    __u64 *bad_unit);
 /* Sorts entries by main unit (heapsort: in place, no recursion). */
 void rm_lookup_sort(struct rm_lookup_entry *e, __u64 nr);
 /*
