@@ -192,9 +192,9 @@ void change_figures() {
 // lookup: before, a sort (a heapsort, later a radix sort with 16 MiB of
 // scratch memory), a copy into the lookup and rm_lookup_index(); now
 // rm_lookup_build(). The heapsort is still here (rm_lookup_build() sorts
-// its largest buckets with it). Best of 3 rounds,
-// a million entries spread at random over main_units, and in runs of 256
-// consecutive units (the VM bench's table) over a 16 GiB device.
+// its largest buckets with it). Best of 3 rounds, a million entries spread
+// at random over main_units, and in runs of 256 consecutive units (the VM
+// bench's table) over a 16 GiB device.
 void sort_figures() {
     std::printf(
         "\n| about 1048576 entries, from table order to a lookup | random, 1 TiB | 4096 runs "

@@ -321,10 +321,9 @@ class Report:
             L.append(f"- {label} ≥ {goal}: {verdict}.")
 
         if self.controls:
-            dev = max(abs(c - 1) for c in self.controls)
             L.append(f"- noise: the control (dm-linear against an identical dm-linear) came out at "
                      f"{min(self.controls):.3f} to {max(self.controls):.3f} over {len(self.controls)} "
-                     f"comparisons, so this run cannot tell ratios within ±{dev:.3f} of each other apart.")
+                     f"comparisons, so this run cannot tell ratios within ±{noise_dev:.3f} of each other apart.")
         ratio_target("0 remaps, every workload", "0 clean", 0.99)
         ratio_target("1,048,576 remaps, unremapped I/O", f"{size_name(ONE_M)} clean", 0.97)
         ratio_target("1,048,576 remaps, remapped I/O vs linear on the spare", f"{size_name(ONE_M)} remapped", 0.95)
