@@ -12,6 +12,7 @@
 
 #include "compat.h"
 #include "dm-remap-metadata.h"
+#include "dm-remap-testpoint.h"
 
 #define DM_MSG_PREFIX "remap"
 
@@ -365,6 +366,7 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	r = check_identity(md, main, error);
 	if (r)
 		return r;
+	rm_tp(RM_TP_LOAD_SB, 0, false);
 	if (md->sb.pool_blocks > RM_LOOKUP_NO_SPARE ||
 	    rm4_table_capacity(&md->sb) > RM_LOOKUP_SLOT_MASK) {
 		*error =
@@ -398,6 +400,7 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 		/* A read error on one copy is damage the other copy covers. */
 		read_copy_chunk(md, md->sb.table_a_start + k, count, a, bad_a);
 		read_copy_chunk(md, md->sb.table_b_start + k, count, b, bad_b);
+		rm_tp(RM_TP_LOAD_CHUNK, k / RM_LOAD_CHUNK_BLOCKS, false);
 		for (i = 0; i < count; i++) {
 			r = load_table_block(
 				md, k + i, a + (size_t)i * RM4_BLOCK_SIZE,

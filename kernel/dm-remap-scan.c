@@ -41,12 +41,8 @@ static int scan_read(struct rm_scan *s, sector_t sector, sector_t count)
 	unsigned long error_bits = 0;
 	int r;
 
-#ifdef RM_DM_IO_HAS_IOPRIO
-	r = dm_io(&req, 1, &region, &error_bits,
-		  IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0));
-#else
-	r = dm_io(&req, 1, &region, &error_bits);
-#endif
+	r = rm_dm_io_prio(&req, 1, &region, &error_bits,
+			  IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0));
 	return r ? r : (error_bits ? -EIO : 0);
 }
 

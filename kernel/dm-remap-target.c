@@ -28,6 +28,7 @@
 #include "compat.h"
 #include "dm-remap-metadata.h"
 #include "dm-remap-scan.h"
+#include "dm-remap-testpoint.h"
 
 #define DM_MSG_PREFIX "remap"
 
@@ -246,8 +247,13 @@ static inline sector_t unit_len(struct remap_c *rc, u64 u)
  */
 static void *lookup_kvmalloc(size_t bytes)
 {
-	unsigned int noio = memalloc_noio_save();
-	void *p = kvmalloc(bytes, GFP_KERNEL);
+	unsigned int noio;
+	void *p;
+
+	if (rm_tp(RM_TP_LOOKUP_ALLOC, 0, false))
+		return NULL;
+	noio = memalloc_noio_save();
+	p = kvmalloc(bytes, GFP_KERNEL);
 
 	memalloc_noio_restore(noio);
 	return p;
@@ -559,6 +565,7 @@ static noinline int remap_map_slow(struct remap_c *rc, struct bio *bio,
 		next = e.main;
 
 	if (active & RM_ACTIVE_BUSY) {
+		rm_tp(RM_TP_MAP_BUSY, first, true);
 		spin_lock_irqsave(&rc->lock, flags);
 		if ((rc->active & RM_ACTIVE_BUSY) && rc->busy_first <= last &&
 		    rc->busy_last >= first) {
@@ -980,6 +987,7 @@ static void set_busy(struct remap_c *rc, u64 first, u64 last)
 	 */
 	smp_store_release(&rc->busy_seq, rc->busy_seq + 1);
 	spin_unlock_irq(&rc->lock);
+	rm_tp(RM_TP_WORKER_BUSY, first, false);
 }
 
 static void clear_busy(struct remap_c *rc)
@@ -2023,6 +2031,7 @@ static int remap_preresume(struct dm_target *ti)
 		rc->spare->live++;
 	}
 	mutex_unlock(&remap_spares_lock);
+	rm_tp(RM_TP_PRERESUME, 0, false);
 	if (taken) {
 		DMERR("%s: the spare is in use by another live dm-remap device",
 		      dm_table_device_name(ti->table));
@@ -2203,6 +2212,7 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 		DMWARN("cannot remap unit %llu: the device is suspended", u);
 		return -EAGAIN;
 	}
+	rm_tp(RM_TP_MESSAGE, u, false);
 	submit_request(rc, &req);
 
 	switch (req.result) {
@@ -2356,13 +2366,22 @@ static struct target_type remap_target = {
 
 static int __init dm_remap_init(void)
 {
+	int r;
+
 	rm_crc32c_init();
-	return dm_register_target(&remap_target);
+	r = rm_tp_init();
+	if (r)
+		return r;
+	r = dm_register_target(&remap_target);
+	if (r)
+		rm_tp_exit();
+	return r;
 }
 
 static void __exit dm_remap_exit(void)
 {
 	dm_unregister_target(&remap_target);
+	rm_tp_exit();
 	/* Old lookups freed with call_rcu() run lookup_free_rcu(): wait. */
 	rcu_barrier();
 }

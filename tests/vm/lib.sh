@@ -40,12 +40,44 @@ refuses() {
 
 # --- modules -----------------------------------------------------------------
 
-# load_module: modprobe dm-mod, insmod $DMREMAP_MODULE, check the target.
+# load_module [testing]: modprobe dm-mod, insmod $DMREMAP_MODULE (with
+# `testing`, the test build $DMREMAP_MODULE_TESTING, whose test points
+# tp_arm and tp_hits drive), check the target.
 load_module() {
+	local ko=${DMREMAP_MODULE:-}
+	[[ ${1:-} == testing ]] && ko=${DMREMAP_MODULE_TESTING:-}
 	modprobe dm-mod || die "modprobe dm-mod failed"
-	[[ -f ${DMREMAP_MODULE:-} ]] || die "no module at '${DMREMAP_MODULE:-}' (did the build fail?)"
-	insmod "$DMREMAP_MODULE" || die "insmod $DMREMAP_MODULE failed"
+	# crc32c() lives in libcrc32c on kernels before 6.14; insmod loads no
+	# dependencies.
+	modprobe -q libcrc32c 2>/dev/null || true
+	[[ -f $ko ]] || die "no module at '$ko' (did the build fail?)"
+	insmod "$ko" || die "insmod $ko failed"
 	dmsetup targets | grep -q '^remap ' || die "target 'remap' not registered after insmod"
+	if [[ ${1:-} == testing ]]; then
+		mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug
+		[[ -d /sys/kernel/debug/dm-remap-test ]] || die "the test build has no test points in debugfs"
+	fi
+}
+
+# tp_arm POINT SPEC: arms a test point of the test build
+# (kernel/dm-remap-testpoint.h), e.g. tp_arm map_busy "delay=2000 unit=7".
+tp_arm() {
+	echo "$2" >"/sys/kernel/debug/dm-remap-test/$1" || die "cannot arm test point $1 with '$2'"
+}
+
+# tp_hits POINT: how many times the point acted.
+tp_hits() {
+	sed -n 's/^hits=\([0-9]*\).*/\1/p' "/sys/kernel/debug/dm-remap-test/$1"
+}
+
+# tp_wait POINT N [SECONDS]: waits until POINT acted N times (default 30 s).
+tp_wait() {
+	local i
+	for ((i = 0; i < ${3:-30} * 10; i++)); do
+		(($(tp_hits "$1") >= $2)) && return 0
+		sleep 0.1
+	done
+	die "test point $1 did not act $2 times in ${3:-30} s (hits $(tp_hits "$1"))"
 }
 
 # unload_module: rmmod dm-remap.
