@@ -42,13 +42,21 @@ static int md_io(struct rm_md *md, blk_opf_t opf, u64 blocknr,
 	r = rm_dm_io(&req, 1, &region, &error_bits);
 	if (!r && error_bits)
 		r = -EIO;
+	/*
+	 * Counted once it completed, failed or not (a failed write may have
+	 * landed): an instance that read before this sees the count move.
+	 */
+	if (op_is_write(opf))
+		md->writes_seen = atomic64_inc_return(md->writes);
 	return r;
 }
 
-int rm_md_create(struct rm_md *md, struct block_device *spare)
+int rm_md_create(struct rm_md *md, struct block_device *spare,
+		 atomic64_t *writes)
 {
 	memset(md, 0, sizeof(*md));
 	md->spare = spare;
+	md->writes = writes;
 	md->blk_nr = U64_MAX;
 	md->io = dm_io_client_create();
 	if (IS_ERR(md->io)) {
@@ -81,12 +89,10 @@ void rm_md_destroy(struct rm_md *md)
 	md->io = NULL;
 }
 
-/* Reads and picks the superblock. */
-static int load_superblock(struct rm_md *md, char **error)
+static int pick_superblock(struct rm_md *md, struct rm4_superblock *sbs,
+			   enum rm4_status *st, struct rm4_problem *prob,
+			   char **error)
 {
-	struct rm4_superblock sbs[2];
-	enum rm4_status st[2];
-	struct rm4_problem prob[2];
 	int i, pick, r;
 
 	for (i = 0; i < 2; i++) {
@@ -147,6 +153,24 @@ static int load_superblock(struct rm_md *md, char **error)
 					   : rm4_status_str(st[!pick]),
 		       'A' + pick);
 	return 0;
+}
+
+/* Reads and picks the superblock (two decoded ones do not fit the stack). */
+static int load_superblock(struct rm_md *md, char **error)
+{
+	struct rm4_superblock *sbs;
+	enum rm4_status st[2];
+	struct rm4_problem prob[2];
+	int r;
+
+	sbs = kmalloc_array(2, sizeof(*sbs), GFP_KERNEL);
+	if (!sbs) {
+		*error = "Cannot allocate memory for the superblocks";
+		return -ENOMEM;
+	}
+	r = pick_superblock(md, sbs, st, prob, error);
+	kfree(sbs);
+	return r;
 }
 
 static int check_identity(struct rm_md *md, const struct rm_md_main *main,
@@ -249,14 +273,16 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	if (pick < 0) {
 		if (sa == RM4_E_ZERO && sb == RM4_E_ZERO)
 			return 0;
-		if (sa == RM4_E_ZERO || sb == RM4_E_ZERO) {
-			/* An interrupted first commit, or damage to an
-			 * unused block: no committed entry is lost.
+		if (sb == RM4_E_ZERO && !b_unreadable) {
+			/*
+			 * Copy A is written first: a bad A beside a B never
+			 * written is a first commit cut short, which no I/O
+			 * waited for. A zeroed A beside a bad B is damage to
+			 * both copies (a drive returning zeroes for a lost
+			 * sector): it may hide committed entries, so fatal.
 			 */
-			DMWARN("table block %llu: one copy never written, the other %s; treating as empty",
-			       k,
-			       sa == RM4_E_ZERO ? copy_str(sb, b_unreadable)
-						: copy_str(sa, a_unreadable));
+			DMWARN("table block %llu: copy A %s, copy B never written (a first commit was cut short); treating as empty",
+			       k, copy_str(sa, a_unreadable));
 			return 0;
 		}
 		DMERR("table block %llu: copy A %s (%s), copy B %s (%s)", k,
@@ -322,6 +348,7 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 			continue;
 		__set_bit(slot, md->slots);
 		if (e.spare_block != RM4_NONE) {
+			md->nr_pool_used++;
 			if (__test_and_set_bit(e.spare_block, md->pool)) {
 				DMERR("spare block %llu is used twice (slot %llu)",
 				      e.spare_block, slot);
@@ -350,7 +377,22 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 	return 0;
 }
 
+/* Whether the metadata has the layout `want` (a re-read's check). */
+static bool same_layout(const struct rm4_superblock *sb,
+			const struct rm4_superblock *want)
+{
+	return !memcmp(sb->uuid, want->uuid, RM4_UUID_LEN) &&
+	       sb->unit_bytes == want->unit_bytes &&
+	       sb->pool_start == want->pool_start &&
+	       sb->pool_blocks == want->pool_blocks &&
+	       sb->table_a_start == want->table_a_start &&
+	       sb->table_b_start == want->table_b_start &&
+	       sb->table_blocks == want->table_blocks &&
+	       sb->main_sectors == want->main_sectors;
+}
+
 int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
+	       const struct rm4_superblock *layout,
 	       struct rm_lookup_entry **entries, u64 *nr, char **error)
 {
 	DECLARE_BITMAP(bad_a, RM_LOAD_CHUNK_BLOCKS);
@@ -360,12 +402,23 @@ int rm_md_load(struct rm_md *md, const struct rm_md_main *main, bool repair,
 	u64 k, n = 0;
 	int r;
 
+	/* Before the first read: a write by another instance after it counts. */
+	md->writes_seen = atomic64_read(md->writes);
 	r = load_superblock(md, error);
 	if (r)
 		return r;
 	r = check_identity(md, main, error);
 	if (r)
 		return r;
+	if (layout && !same_layout(&md->sb, layout)) {
+		DMERR("the spare's metadata now has a unit of %u bytes, a pool of %llu blocks and a table of %llu blocks (format uuid %pU); the table was loaded with %u, %llu and %llu (%pU)",
+		      md->sb.unit_bytes, md->sb.pool_blocks,
+		      md->sb.table_blocks, md->sb.uuid, layout->unit_bytes,
+		      layout->pool_blocks, layout->table_blocks, layout->uuid);
+		*error =
+			"Spare was reformatted since the table was loaded: load the table again";
+		return -EINVAL;
+	}
 	rm_tp(RM_TP_LOAD_SB, 0, false);
 	if (md->sb.pool_blocks > RM_LOOKUP_NO_SPARE ||
 	    rm4_table_capacity(&md->sb) > RM_LOOKUP_SLOT_MASK) {
@@ -473,21 +526,14 @@ static int read_table_block(struct rm_md *md, u64 k)
 
 int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e)
 {
-	const u64 k = slot / RM4_ENTRIES_PER_BLOCK;
+	const u64 k = rm_md_slot_block(slot);
 	int r;
 
 	if (md->error)
 		return md->error;
 	if (md->blk_nr != k) {
-		if (md->blk_dirty) {
-			r = rm_md_commit(md);
-			if (r == -EREMOTEIO) {
-				md->lost_copy = true;
-			} else if (r) {
-				md->error = r;
-				return r;
-			}
-		}
+		if (md->blk_dirty)
+			return -EXDEV;
 		md->blk_nr = U64_MAX;
 		r = read_table_block(md, k);
 		if (r) {
@@ -501,6 +547,12 @@ int rm_md_stage(struct rm_md *md, u64 slot, const struct rm4_entry *e)
 	return 0;
 }
 
+void rm_md_abort(struct rm_md *md)
+{
+	md->blk_nr = U64_MAX;
+	md->blk_dirty = false;
+}
+
 int rm_md_commit(struct rm_md *md)
 {
 	const u64 k = md->blk_nr;
@@ -508,14 +560,11 @@ int rm_md_commit(struct rm_md *md)
 	const u64 seq = md->max_seq + 1;
 	int r;
 
+	if (!md->blk_dirty)
+		return 0;
 	if (md->error) {
-		md->blk_dirty = false;
+		rm_md_abort(md);
 		return md->error;
-	}
-	if (!md->blk_dirty) {
-		r = md->lost_copy ? -EREMOTEIO : 0;
-		md->lost_copy = false;
-		return r;
 	}
 	/*
 	 * PREFLUSH makes the spare data written for these entries stable
@@ -528,8 +577,7 @@ int rm_md_commit(struct rm_md *md)
 		  md->sb.table_a_start + k, 1, md->blk, false);
 	if (r) {
 		/* Copy A may be torn: forget the cached image. */
-		md->blk_nr = U64_MAX;
-		md->blk_dirty = false;
+		rm_md_abort(md);
 		md->error = r;
 		return r;
 	}
@@ -539,11 +587,7 @@ int rm_md_commit(struct rm_md *md)
 		  md->blk, false);
 	md->blk_dirty = false;
 	/* Copy A is durable: the commit holds even when B failed. */
-	if (r || md->lost_copy) {
-		md->lost_copy = false;
-		return -EREMOTEIO;
-	}
-	return 0;
+	return r ? -EREMOTEIO : 0;
 }
 
 int rm_md_write_superblocks(struct rm_md *md)
@@ -564,9 +608,31 @@ int rm_md_write_superblocks(struct rm_md *md)
 
 u64 rm_md_alloc_slot(struct rm_md *md)
 {
-	unsigned long slot = find_first_zero_bit(md->slots, md->capacity);
+	unsigned long slot;
 
+	if (md->blk_nr != U64_MAX) {
+		const u64 first = md->blk_nr * RM4_ENTRIES_PER_BLOCK;
+
+		slot = find_next_zero_bit(md->slots,
+					  first + RM4_ENTRIES_PER_BLOCK, first);
+		if (slot < first + RM4_ENTRIES_PER_BLOCK)
+			return slot;
+	}
+	slot = find_next_zero_bit(md->slots, md->capacity, md->free_slot_hint);
+	md->free_slot_hint = slot;
 	return slot < md->capacity ? slot : U64_MAX;
+}
+
+void rm_md_take_slot(struct rm_md *md, u64 slot)
+{
+	__set_bit(slot, md->slots);
+}
+
+void rm_md_free_slot(struct rm_md *md, u64 slot)
+{
+	__clear_bit(slot, md->slots);
+	if (slot < md->free_slot_hint)
+		md->free_slot_hint = slot;
 }
 
 u64 rm_md_alloc_block(struct rm_md *md)
@@ -583,4 +649,16 @@ u64 rm_md_alloc_block(struct rm_md *md)
 		return U64_MAX;
 	md->next_free_block = blk + 1;
 	return blk;
+}
+
+void rm_md_take_block(struct rm_md *md, u64 blk)
+{
+	if (!__test_and_set_bit(blk, md->pool))
+		md->nr_pool_used++;
+}
+
+void rm_md_free_block(struct rm_md *md, u64 blk)
+{
+	if (__test_and_clear_bit(blk, md->pool))
+		md->nr_pool_used--;
 }

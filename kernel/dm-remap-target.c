@@ -20,6 +20,7 @@
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/rculist.h>
+#include <linux/refcount.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
@@ -35,6 +36,20 @@
 #define RM_DEFAULT_RETRIES 3
 #define RM_MAX_RETRIES 100
 #define RM_LIST_MAX 4096
+/* Spare blocks in a row that may fail a write before a remap gives up. */
+#define RM_SPARE_TRIES 4
+/* How long a remap message waits before it answers "queued". */
+#define RM_MESSAGE_WAIT (5 * HZ)
+/* Remap messages queued at most (the rest are refused with EBUSY). */
+#define RM_MAX_QUEUED 64
+
+/* Logs of the I/O paths name the device and are rate-limited. */
+#define RMERR_LIMIT(rc, fmt, ...)                                              \
+	DMERR_LIMIT("%s: " fmt, dm_table_device_name((rc)->ti->table),         \
+		    ##__VA_ARGS__)
+#define RMWARN_LIMIT(rc, fmt, ...)                                             \
+	DMWARN_LIMIT("%s: " fmt, dm_table_device_name((rc)->ti->table),        \
+		     ##__VA_ARGS__)
 
 enum remap_mode {
 	RM_MODE_OK,
@@ -83,10 +98,16 @@ enum remap_request_kind {
 	RQ_SCAN_UNIT,	/* the scan checks one unit */
 	RQ_SCAN_SAVE,	/* the scan persists its cursor */
 	RQ_SCAN_RECORD, /* the scan records an unreadable unit */
-	RQ_RELOAD,	/* preresume re-reads the metadata */
+	RQ_RESUME,	/* preresume: re-read stale metadata, then write */
+	RQ_SUSPEND,	/* postsuspend: no metadata write from now on */
 };
 
-/* Work for the worker from a message or the scan; the caller waits. */
+/*
+ * Work for the worker from a message, the scan, or suspend and resume; the
+ * caller waits. A remap message's request is allocated (`heap`): when the
+ * message stops waiting, the worker still finishes it and the last of the
+ * two to let go frees it.
+ */
 struct remap_request {
 	struct list_head list;
 	enum remap_request_kind kind;
@@ -94,20 +115,24 @@ struct remap_request {
 	u64 pass; /* RQ_SCAN_RECORD: the probe unit; RQ_SCAN_SAVE: the pass */
 	unsigned int slow_ms;
 	int result;
-	char *error; /* RQ_RELOAD: why it failed */
+	char *error; /* RQ_RESUME: why it failed */
 	struct completion done;
+	bool heap;
+	refcount_t ref;
 };
 
 /*
  * The spares in use by remap targets, with the newest commit sequence any
- * instance reached. A table reload constructs a new instance while the old
- * one is live and may still commit; the new one's preresume re-reads the
- * metadata only when that happened.
+ * instance reached and the number of metadata writes they made. A table
+ * reload constructs a new instance while the old one is live and may still
+ * commit; the new one's preresume re-reads the metadata when the old one
+ * wrote anything after the new one began to read.
  */
 struct remap_spare {
 	struct list_head list;
 	dev_t dev;
 	atomic64_t seq;
+	atomic64_t writes; /* metadata writes by any instance (rm_md_stale()) */
 	unsigned int users;
 	unsigned int live; /* resumed instances: at most one writes */
 };
@@ -191,28 +216,73 @@ struct remap_c {
 
 	enum remap_mode mode;
 	struct remap_stats __percpu *stats;
-	/* Counter changes staged by the worker, applied when committed. */
-	struct {
-		s64 remapped;
-		s64 pending;
-		s64 bad;
-	} delta;
+	struct remap_txn *txn; /* the worker's changes of one table block */
 	unsigned int retries;
 	bool retries_set;
 	unsigned int scan_rate; /* feature: scan at resume at this rate */
 	bool scan_rate_set;
 	bool slow_ms_set;
 	struct rm_scan scan;
-	void *unit_buf; /* one unit, used by the worker */
-	bool loaded;	/* md and the lookup hold a complete load */
-	bool live;	/* counted in spare->live */
+	void *unit_buf;	 /* one unit, used by the worker */
+	void *probe_buf; /* one logical block of main, used by the worker */
+	u64 good_unit; /* a main unit that read on the worker (U64_MAX: none) */
+	atomic_t queued; /* remap messages not finished by the worker */
+	bool loaded;	 /* md and the lookup hold a complete load */
+	bool writable;	 /* worker: md is current and the device resumed */
+	bool live;	 /* counted in spare->live */
+
+	/*
+	 * The layout the constructor read. A re-read at resume must find the
+	 * same (the buffers and the lookup's geometry are sized by it).
+	 */
+	struct rm4_superblock layout;
+	sector_t main_sectors;
+	u64 pool_blocks;
+	u64 capacity;
+	unsigned int unit_bytes;
+
+	/* What status reports: written by the worker, read without a lock. */
+	struct {
+		u64 seq;
+		u64 remapped;
+		u64 pending;
+		u64 bad;
+		u64 pool_used;
+	} counts;
+};
+
+/* What one change does to the slot and pool bitmaps (see txn_commit()). */
+enum txn_kind {
+	TXN_ADD,    /* a remapped or pending entry */
+	TXN_BAD,    /* a bad spare block's entry */
+	TXN_REMOVE, /* a pending entry cleared */
+};
+
+struct txn_record {
+	u64 slot;
+	u64 new_block; /* taken for an added entry (RM4_NONE: none) */
+	u64 old_block; /* freed once the change is durable (RM4_NONE: none) */
+	u8 kind;
+	bool new_slot; /* the slot was taken for it */
+};
+
+/*
+ * The changes staged in the table block the next commit writes. One block
+ * holds RM4_ENTRIES_PER_BLOCK slots, and each change is one of them, so the
+ * buffers are allocated once and a failed I/O needs no allocation.
+ */
+struct remap_txn {
+	u64 nr_changes; /* lookup changes, sorted by unit */
+	struct rm_lookup_entry changes[RM4_ENTRIES_PER_BLOCK];
+	unsigned int nr_records;
+	struct txn_record records[RM4_ENTRIES_PER_BLOCK];
+	s64 remapped, pending, bad; /* counter changes */
 };
 
 #define RM_ACTIVE_LOOKUP 1ul
 #define RM_ACTIVE_BUSY 2ul
 
 static void remap_worker(struct work_struct *ws);
-static int remap_load(struct remap_c *rc, bool repair, char **error);
 static void sum_stats(struct remap_c *rc, struct remap_stats *sum);
 
 static inline u64 sector_to_unit(struct remap_c *rc, sector_t s)
@@ -234,7 +304,7 @@ static inline sector_t spare_sector(struct remap_c *rc, u32 blk)
 static inline sector_t unit_len(struct remap_c *rc, u64 u)
 {
 	return min_t(sector_t, 1 << rc->unit_shift,
-		     rc->md.sb.main_sectors - unit_to_sector(rc, u));
+		     rc->main_sectors - unit_to_sector(rc, u));
 }
 
 #define stat_inc(rc, field) this_cpu_inc((rc)->stats->field)
@@ -323,9 +393,18 @@ static bool lookup_empty(const struct remap_lookup *rl)
 }
 
 /*
+ * Only the worker changes the lookup, and the constructor before the target
+ * is set up (ti->private still NULL).
+ */
+static struct remap_lookup *lookup_owned(struct remap_c *rc)
+{
+	return rcu_dereference_protected(
+		rc->lookup, current_work() == &rc->worker || !rc->ti->private);
+}
+
+/*
  * Publishes `rl` (NULL when empty) and frees the old lookup after RCU, with
- * its base when `rl` no longer uses it. Only the worker publishes, and the
- * constructor and preresume before the worker runs.
+ * its base when `rl` no longer uses it.
  */
 static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
 {
@@ -336,7 +415,7 @@ static void lookup_publish(struct remap_c *rc, struct remap_lookup *rl)
 		kvfree(rl);
 		rl = NULL;
 	}
-	old = rcu_dereference_protected(rc->lookup, true);
+	old = lookup_owned(rc);
 	rcu_assign_pointer(rc->lookup, rl);
 	if (rl)
 		set_bit(0, &rc->active);
@@ -371,27 +450,36 @@ static int lookup_publish_base(struct remap_c *rc, struct remap_base *base)
 }
 
 /*
- * Applies sorted changes (see rm_lookup_merge) to the delta and publishes
- * the result: the cost grows with the delta, not with the table.
+ * Allocates the lookup that sorted changes (see rm_lookup_merge) will make,
+ * before they are committed, so that publishing them cannot fail once they
+ * are durable. The cost grows with the delta, not with the table.
  */
-static int lookup_apply(struct remap_c *rc, struct rm_lookup_entry *changes,
-			u64 nr)
+static struct remap_lookup *
+lookup_prepare(struct remap_c *rc, const struct rm_lookup_entry *changes,
+	       u64 nr)
 {
-	struct remap_lookup *old, *rl;
-	const struct rm_lookup *delta;
-	u64 count;
+	struct remap_lookup *old = lookup_owned(rc);
 
-	if (!nr)
-		return 0;
-	old = rcu_dereference_protected(rc->lookup, true);
-	delta = old ? &old->delta : NULL;
-	count = rm_lookup_delta_count(delta, changes, nr);
-	rl = lookup_alloc(rc, old ? old->base : NULL, count);
-	if (!rl)
-		return -ENOMEM;
+	return lookup_alloc(
+		rc, old ? old->base : NULL,
+		rm_lookup_delta_count(old ? &old->delta : NULL, changes, nr));
+}
+
+/*
+ * Merges the changes into `rl` (from lookup_prepare() for these changes or
+ * for more: the memory only grows with the count) and publishes it.
+ */
+static void lookup_install(struct remap_c *rc, struct remap_lookup *rl,
+			   const struct rm_lookup_entry *changes, u64 nr)
+{
+	struct remap_lookup *old = lookup_owned(rc);
+	const struct rm_lookup *delta = old ? &old->delta : NULL;
+
+	rm_lookup_init(&rl->delta, rl + 1,
+		       rm_lookup_delta_count(delta, changes, nr),
+		       rc->main_units);
 	rm_lookup_delta_merge(delta, changes, nr, &rl->delta);
 	lookup_publish(rc, rl);
-	return 0;
 }
 
 /*
@@ -401,7 +489,7 @@ static int lookup_apply(struct remap_c *rc, struct rm_lookup_entry *changes,
  */
 static int lookup_fold(struct remap_c *rc, bool idle)
 {
-	struct remap_lookup *old = rcu_dereference_protected(rc->lookup, true);
+	struct remap_lookup *old = lookup_owned(rc);
 	const struct rm_lookup *base;
 	struct remap_base *nb;
 	u64 limit;
@@ -532,7 +620,7 @@ static int map_unit(struct remap_c *rc, struct bio *bio, struct remap_bio *pb,
 	if (!is_full_unit(rc, bio, u)) {
 		DMERR_LIMIT(
 			"partial write to pending unit %llu: rewrite the whole unit (%u bytes) to recover it",
-			u, rc->md.sb.unit_bytes);
+			u, rc->unit_bytes);
 		return DM_MAPIO_KILL;
 	}
 	/* A full rewrite: the worker tries main first, then remaps. */
@@ -558,15 +646,33 @@ static noinline int remap_map_slow(struct remap_c *rc, struct bio *bio,
 	u64 next = U64_MAX, run = 1;
 	unsigned long active, flags;
 
-	/* Read the busy state before the lookup: see remap_worker(). */
+	/*
+	 * The busy state before the lookup (docs/dm-remap.rst, "Concurrency").
+	 * No unit busy: clear_busy() released after its remap was published,
+	 * so the lookup sees it; a remap that begins later bumped busy_seq,
+	 * which remap_map() read before this, and end_io() then replays a
+	 * write that met it.
+	 */
 	active = smp_load_acquire(&rc->active);
-
-	if (lookup_range(rc, first, last, &e, &run))
-		next = e.main;
-
-	if (active & RM_ACTIVE_BUSY) {
+	if (!(active & RM_ACTIVE_BUSY)) {
+		if (lookup_range(rc, first, last, &e, &run))
+			next = e.main;
+	} else {
 		rm_tp(RM_TP_MAP_BUSY, first, true);
 		spin_lock_irqsave(&rc->lock, flags);
+		/*
+		 * A unit is (or was) busy. Under the lock the busy state holds
+		 * still: a lookup made now sees every remap of a busy window
+		 * that has ended, and the current window's range covers the
+		 * units it may still publish. A lookup made before the lock
+		 * could predate a window that ended since (the unit no longer
+		 * busy, its remap missed): the write would reach main only.
+		 * The window this bio is mapped in is the one end_io compares
+		 * with.
+		 */
+		pb->busy_seq = rc->busy_seq;
+		if (lookup_range(rc, first, last, &e, &run))
+			next = e.main;
 		if ((rc->active & RM_ACTIVE_BUSY) && rc->busy_first <= last &&
 		    rc->busy_last >= first) {
 			u64 b = max(first, rc->busy_first);
@@ -663,7 +769,8 @@ static noinline bool write_met_remap(struct remap_c *rc, struct remap_bio *pb)
 		rc, pb->iter.bi_sector + (pb->iter.bi_size >> 9) - 1);
 	struct rm_lookup_entry e;
 
-	if ((READ_ONCE(rc->active) & RM_ACTIVE_BUSY) &&
+	/* Pairs with set_busy(): a busy range seen is the current one's. */
+	if ((smp_load_acquire(&rc->active) & RM_ACTIVE_BUSY) &&
 	    READ_ONCE(rc->busy_first) <= last &&
 	    READ_ONCE(rc->busy_last) >= first)
 		return true;
@@ -691,7 +798,7 @@ static noinline int remap_end_io_slow(struct remap_c *rc, struct bio *bio,
 		return DM_ENDIO_DONE;
 	if (!error) {
 		/* A write (remap_end_io() sent no other success here). */
-		if (READ_ONCE(rc->busy_seq) == pb->busy_seq ||
+		if (smp_load_acquire(&rc->busy_seq) == pb->busy_seq ||
 		    !write_met_remap(rc, pb))
 			return DM_ENDIO_DONE;
 		list = &rc->late;
@@ -723,7 +830,10 @@ static int remap_end_io(struct dm_target *ti, struct bio *bio,
 	 * Success needs nothing more, but for a write to main that met a
 	 * remap: none can have when the table is empty and no unit is busy.
 	 */
-	if (likely(!*error) && (!is_write(bio) || !READ_ONCE(rc->active)))
+	if (likely(!*error) && !is_write(bio))
+		return DM_ENDIO_DONE;
+	/* Pairs with set_busy(): the busy range read next is as new. */
+	if (likely(!*error) && !smp_load_acquire(&rc->active))
 		return DM_ENDIO_DONE;
 	return remap_end_io_slow(rc, bio, *error);
 }
@@ -747,7 +857,68 @@ static int unit_io(struct remap_c *rc, struct block_device *bdev, blk_opf_t opf,
 	unsigned long error_bits = 0;
 	int r = rm_dm_io(&req, 1, &region, &error_bits);
 
+	r = r ? r : (error_bits ? -EIO : 0);
+	if (!r && bdev == rc->main_dev->bdev && op_is_write(opf) == false)
+		rc->good_unit = sector_to_unit(rc, sector);
+	return r;
+}
+
+/*
+ * Makes the writes main completed stable (an empty PREFLUSH), for a change
+ * to the table that relies on them.
+ */
+static int main_flush(struct remap_c *rc)
+{
+	struct dm_io_region region = { .bdev = rc->main_dev->bdev };
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_SYNC,
+		.mem.type = DM_IO_KMEM,
+		.mem.ptr.addr = rc->probe_buf,
+		.client = rc->md.io,
+	};
+	unsigned long error_bits = 0;
+	int r = rm_dm_io(&req, 1, &region, &error_bits);
+
 	return r ? r : (error_bits ? -EIO : 0);
+}
+
+/*
+ * Whether main fails reads wholesale (an outage of the disk or of the path
+ * to it) rather than at unit u: a unit that read before, or else a unit on
+ * either side of u, must still read for a failure of u to be recorded. The
+ * scan probes the same way (handle_scan_record()).
+ */
+static bool main_unreachable(struct remap_c *rc, u64 u)
+{
+	const unsigned int lbs = bdev_logical_block_size(rc->main_dev->bdev);
+	u64 probe[3] = { rc->good_unit, u + 64, u >= 64 ? u - 64 : U64_MAX };
+	struct dm_io_region region = { .bdev = rc->main_dev->bdev };
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_READ,
+		.mem.type = DM_IO_KMEM,
+		.mem.ptr.addr = rc->probe_buf,
+		.client = rc->md.io,
+	};
+	unsigned long error_bits;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(probe); i++) {
+		if (probe[i] == U64_MAX || probe[i] == u ||
+		    probe[i] >= rc->main_units)
+			continue;
+		region.sector = unit_to_sector(rc, probe[i]);
+		region.count = lbs >> SECTOR_SHIFT;
+		error_bits = 0;
+		if (!rm_dm_io(&req, 1, &region, &error_bits) && !error_bits) {
+			rc->good_unit = probe[i];
+			return false;
+		}
+	}
+	RMERR_LIMIT(
+		rc,
+		"main device fails reads beside unit %llu too (an outage?): nothing recorded, the I/O fails",
+		u);
+	return true;
 }
 
 /* Copies `len` bytes at byte `skip` of the bio's range to or from buf. */
@@ -823,11 +994,11 @@ static void set_mode(struct remap_c *rc, enum remap_mode mode)
 		return;
 	DMERR("%s: mode %s", dm_table_device_name(rc->ti->table),
 	      remap_mode_names[mode]);
-	rc->mode = mode;
+	WRITE_ONCE(rc->mode, mode);
 	dm_table_event(rc->ti->table);
 }
 
-/* Tells other instances on this spare how far the metadata has moved. */
+/* Tells other instances on this spare how far the sequence has moved. */
 static void note_commit(struct remap_c *rc)
 {
 	s64 seen = atomic64_read(&rc->spare->seq);
@@ -837,81 +1008,283 @@ static void note_commit(struct remap_c *rc)
 		;
 }
 
-/* Records a metadata write failure: needs_check, and no new remaps. */
+/* What status shows; the worker calls it after every change. */
+static void publish_counts(struct remap_c *rc)
+{
+	WRITE_ONCE(rc->counts.seq, rc->md.max_seq);
+	WRITE_ONCE(rc->counts.remapped, rc->md.nr_remapped);
+	WRITE_ONCE(rc->counts.pending, rc->md.nr_pending);
+	WRITE_ONCE(rc->counts.bad, rc->md.nr_bad);
+	WRITE_ONCE(rc->counts.pool_used, rc->md.nr_pool_used);
+}
+
+/*
+ * Records a metadata write failure: a mode that makes no new remaps, and
+ * needs_check on the spare (written once; the spare is failing).
+ */
 static void metadata_failed(struct remap_c *rc, int r)
 {
 	set_mode(rc,
 		 r == -EREMOTEIO ? RM_MODE_DEGRADED : RM_MODE_METADATA_FAILED);
+	if (rc->md.sb.flags & RM4_SB_NEEDS_CHECK)
+		return;
 	rc->md.sb.flags |= RM4_SB_NEEDS_CHECK;
 	if (rm_md_write_superblocks(&rc->md))
-		DMERR("cannot record needs_check on the spare");
+		RMERR_LIMIT(
+			rc,
+			"cannot record needs_check on the spare: run remap-check on it before the next activation");
 	note_commit(rc);
 }
 
 static bool can_remap(struct remap_c *rc)
 {
-	return rc->mode == RM_MODE_OK;
+	return rc->mode == RM_MODE_OK && rc->writable;
+}
+
+/* ---- Transactions: the changes of one table block ----------------------- */
+
+static void txn_reset(struct remap_txn *t)
+{
+	t->nr_changes = 0;
+	t->nr_records = 0;
+	t->remapped = 0;
+	t->pending = 0;
+	t->bad = 0;
+}
+
+/* The changes are not written: give back what they took. */
+static void txn_undo(struct remap_c *rc)
+{
+	struct remap_txn *t = rc->txn;
+	unsigned int i;
+
+	for (i = 0; i < t->nr_records; i++) {
+		const struct txn_record *x = &t->records[i];
+
+		if (x->new_slot)
+			rm_md_free_slot(&rc->md, x->slot);
+		/* A bad spare block stays taken: it failed a write. */
+		if (x->kind == TXN_ADD && x->new_block != RM4_NONE)
+			rm_md_free_block(&rc->md, x->new_block);
+	}
+}
+
+/* The changes are durable: free what they replaced, count them. */
+static void txn_apply(struct remap_c *rc)
+{
+	struct remap_txn *t = rc->txn;
+	struct rm_md *md = &rc->md;
+	unsigned int i;
+
+	for (i = 0; i < t->nr_records; i++) {
+		const struct txn_record *x = &t->records[i];
+
+		if (x->kind == TXN_REMOVE)
+			rm_md_free_slot(md, x->slot);
+		if (x->old_block != RM4_NONE)
+			rm_md_free_block(md, x->old_block);
+	}
+	md->nr_remapped += t->remapped;
+	md->nr_pending += t->pending;
+	md->nr_bad += t->bad;
+}
+
+/*
+ * The commit failed: the block on disk holds the old entries, the new ones
+ * or a torn copy, and a later load may read either. Every unit the changes
+ * add is published as pending, so that I/O to it fails for the rest of this
+ * table's life: no write is acknowledged that such a load would not see. A
+ * pending entry that was to be cleared stays. Nothing is freed.
+ */
+static void txn_fence(struct remap_c *rc)
+{
+	struct remap_txn *t = rc->txn;
+	u64 i, n = 0;
+
+	for (i = 0; i < t->nr_changes; i++) {
+		struct rm_lookup_entry *c = &t->changes[i];
+
+		if (!c->slot_state)
+			continue;
+		c->slot_state =
+			rm_lookup_pack(rm_lookup_slot(c), RM4_STATE_PENDING);
+		t->changes[n++] = *c;
+	}
+	t->nr_changes = n;
+	rc->md.nr_pending += n;
+	if (n)
+		RMERR_LIMIT(
+			rc,
+			"metadata commit failed: %llu units it changed fail all I/O until the spare is checked and the table reloaded",
+			n);
+}
+
+/*
+ * Commits the staged block and publishes its lookup changes. The new lookup
+ * is allocated first: when that fails, nothing is written and the changes
+ * are undone, so the state in memory stays the durable one. When the write
+ * fails, the changes are fenced (txn_fence()). Returns 0 when the changes
+ * are durable (on copy A at least).
+ */
+static int txn_commit(struct remap_c *rc)
+{
+	struct remap_txn *t = rc->txn;
+	struct remap_lookup *rl = NULL;
+	int r;
+
+	if (!rm_md_staged(&rc->md)) {
+		txn_reset(t);
+		return 0;
+	}
+	if (t->nr_changes) {
+		rl = lookup_prepare(rc, t->changes, t->nr_changes);
+		if (!rl) {
+			rm_md_abort(&rc->md);
+			txn_undo(rc);
+			RMERR_LIMIT(
+				rc,
+				"out of memory recording %llu changes: nothing recorded, the I/O fails",
+				t->nr_changes);
+			txn_reset(t);
+			return -ENOMEM;
+		}
+	}
+	r = rm_md_commit(&rc->md);
+	note_commit(rc);
+	if (r && r != -EREMOTEIO) {
+		txn_fence(rc);
+		metadata_failed(rc, r);
+	} else {
+		txn_apply(rc);
+		if (r)
+			metadata_failed(rc, r); /* durable on copy A only */
+		r = 0;
+	}
+	if (rl)
+		lookup_install(rc, rl, t->changes, t->nr_changes);
+	/* A new remap or pending unit: wake dm event waiters (monitors). */
+	if (t->nr_changes)
+		dm_table_event(rc->ti->table);
+	txn_reset(t);
+	publish_counts(rc);
+	return r;
+}
+
+/*
+ * Stages entry e in `slot` with its record and lookup change (NULL: none),
+ * committing the changes staged in another block first.
+ */
+static int txn_stage(struct remap_c *rc, u64 slot, const struct rm4_entry *e,
+		     const struct txn_record *x,
+		     const struct rm_lookup_entry *change)
+{
+	struct remap_txn *t = rc->txn;
+	int r = rm_md_stage(&rc->md, slot, e);
+
+	if (r == -EXDEV) {
+		r = txn_commit(rc);
+		if (!r)
+			r = rm_md_stage(&rc->md, slot, e);
+	}
+	if (r)
+		return r;
+	t->records[t->nr_records++] = *x;
+	if (change)
+		t->changes[t->nr_changes++] = *change;
+	return 0;
+}
+
+/* Records spare block blk, which failed a write, as bad: never reused. */
+static int record_bad_block(struct remap_c *rc, u64 blk)
+{
+	struct rm_md *md = &rc->md;
+	const struct rm4_entry e = {
+		.main_block = RM4_NONE,
+		.spare_block = blk,
+		.event_time = ktime_get_real_seconds(),
+		.error_count = 1,
+		.state = RM4_STATE_BAD_SPARE,
+	};
+	struct txn_record x = {
+		.new_block = RM4_NONE,
+		.old_block = RM4_NONE,
+		.kind = TXN_BAD,
+		.new_slot = true,
+	};
+	int r;
+
+	x.slot = rm_md_alloc_slot(md);
+	if (x.slot == U64_MAX) {
+		/* Taken in memory only: a reload may try it again. */
+		set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
+		return -ENOSPC;
+	}
+	rm_md_take_slot(md, x.slot);
+	r = txn_stage(rc, x.slot, &e, &x, NULL);
+	if (r) {
+		rm_md_free_slot(md, x.slot);
+		return r;
+	}
+	rc->txn->bad++;
+	RMERR_LIMIT(rc, "spare block %llu failed a write; marking it bad", blk);
+	return 0;
 }
 
 /*
  * Writes a full unit of data to a new spare block and stages its entry in
- * `slot` (U64_MAX: a new slot). Spare blocks that fail are recorded as bad
- * and the next one is tried.
+ * `slot` (U64_MAX: a new slot; else the pending entry's, whose spare block
+ * old_block is then freed). Spare blocks that fail a write are recorded as
+ * bad and the next one is tried, RM_SPARE_TRIES at most.
  */
 static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
-		      struct rm_lookup_entry *change)
+		      u64 old_block)
 {
 	struct rm_md *md = &rc->md;
 	struct rm4_entry e = { 0 };
-	bool new_slot = slot == U64_MAX;
-	u64 blk, bad_slot;
+	struct rm_lookup_entry change;
+	struct txn_record x = {
+		.old_block = old_block,
+		.kind = TXN_ADD,
+		.new_slot = slot == U64_MAX,
+	};
+	unsigned int tries;
+	u64 blk;
 	int r;
 
 	if (!can_remap(rc))
 		return -EROFS;
-	if (new_slot) {
+	if (x.new_slot) {
 		slot = rm_md_alloc_slot(md);
 		if (slot == U64_MAX) {
 			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
 			return -ENOSPC;
 		}
-		/* Taken now, so that a bad spare block's entry goes elsewhere. */
-		__set_bit(slot, md->slots);
+		rm_md_take_slot(md, slot);
 	}
-	for (;;) {
+	for (tries = 1;; tries++) {
 		blk = rm_md_alloc_block(md);
 		if (blk == U64_MAX) {
 			r = -ENOSPC;
 			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
 			goto fail;
 		}
-		__set_bit(blk, md->pool);
+		rm_md_take_block(md, blk);
 		if (!unit_io(rc, rc->spare_dev->bdev, REQ_OP_WRITE,
 			     spare_sector(rc, blk), unit_len(rc, u),
 			     rc->unit_buf))
 			break;
-		/* This spare block failed: record it, never reuse it. */
 		stat_inc(rc, spare_errors);
-		DMERR_LIMIT("spare block %llu failed a write; marking it bad",
-			    blk);
-		bad_slot = rm_md_alloc_slot(md);
-		if (bad_slot == U64_MAX) {
-			r = -ENOSPC;
-			set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
-			goto fail;
-		}
-		e = (struct rm4_entry){
-			.main_block = RM4_NONE,
-			.spare_block = blk,
-			.event_time = ktime_get_real_seconds(),
-			.error_count = 1,
-			.state = RM4_STATE_BAD_SPARE,
-		};
-		r = rm_md_stage(md, bad_slot, &e);
+		r = record_bad_block(rc, blk);
 		if (r)
 			goto fail;
-		__set_bit(bad_slot, md->slots);
-		rc->delta.bad++;
+		if (tries == RM_SPARE_TRIES) {
+			RMERR_LIMIT(
+				rc,
+				"%u spare blocks in a row failed writes: unit %llu not remapped",
+				tries, u);
+			r = -EIO;
+			goto fail;
+		}
 	}
 	e = (struct rm4_entry){
 		.main_block = u,
@@ -921,56 +1294,93 @@ static int remap_unit(struct remap_c *rc, u64 u, u64 slot, u8 flags,
 		.state = RM4_STATE_REMAPPED,
 		.flags = flags,
 	};
-	r = rm_md_stage(md, slot, &e);
+	x.slot = slot;
+	x.new_block = blk;
+	change.main = u;
+	change.spare = (u32)blk;
+	change.slot_state = rm_lookup_pack(slot, RM4_STATE_REMAPPED);
+	r = txn_stage(rc, slot, &e, &x, &change);
 	if (r) {
-		__clear_bit(blk, md->pool);
+		rm_md_free_block(md, blk);
 		goto fail;
 	}
-	rc->delta.remapped++;
-	change->main = u;
-	change->spare = (u32)blk;
-	change->slot_state = rm_lookup_pack(slot, RM4_STATE_REMAPPED);
+	rc->txn->remapped++;
 	return 0;
 fail:
-	if (new_slot)
-		__clear_bit(slot, md->slots);
+	if (x.new_slot)
+		rm_md_free_slot(md, slot);
 	return r;
 }
 
 /* Records unit u as pending (its contents are lost until rewritten). */
-static int mark_pending(struct remap_c *rc, u64 u,
-			struct rm_lookup_entry *change)
+static int mark_pending(struct remap_c *rc, u64 u)
 {
 	struct rm_md *md = &rc->md;
-	struct rm4_entry e = {
+	const struct rm4_entry e = {
 		.main_block = u,
 		.spare_block = RM4_NONE,
 		.event_time = ktime_get_real_seconds(),
 		.error_count = 1,
 		.state = RM4_STATE_PENDING,
 	};
-	u64 slot;
+	struct txn_record x = {
+		.new_block = RM4_NONE,
+		.old_block = RM4_NONE,
+		.kind = TXN_ADD,
+		.new_slot = true,
+	};
+	struct rm_lookup_entry change;
 	int r;
 
-	DMERR_LIMIT(
-		"unit %llu (sector %llu) is unreadable: its contents are lost until it is rewritten",
-		u, (unsigned long long)unit_to_sector(rc, u));
-	if (!can_remap(rc))
+	if (!can_remap(rc)) {
+		RMERR_LIMIT(
+			rc,
+			"unit %llu (sector %llu) is unreadable; mode %s: not recorded, the next read tries again",
+			u, (unsigned long long)unit_to_sector(rc, u),
+			remap_mode_names[rc->mode]);
 		return -EROFS;
-	slot = rm_md_alloc_slot(md);
-	if (slot == U64_MAX) {
+	}
+	x.slot = rm_md_alloc_slot(md);
+	if (x.slot == U64_MAX) {
 		set_mode(rc, RM_MODE_SPARE_EXHAUSTED);
 		return -ENOSPC;
 	}
-	r = rm_md_stage(md, slot, &e);
-	if (r)
+	rm_md_take_slot(md, x.slot);
+	change.main = u;
+	change.spare = RM_LOOKUP_NO_SPARE;
+	change.slot_state = rm_lookup_pack(x.slot, RM4_STATE_PENDING);
+	r = txn_stage(rc, x.slot, &e, &x, &change);
+	if (r) {
+		rm_md_free_slot(md, x.slot);
 		return r;
-	__set_bit(slot, md->slots);
-	rc->delta.pending++;
-	change->main = u;
-	change->spare = RM_LOOKUP_NO_SPARE;
-	change->slot_state = rm_lookup_pack(slot, RM4_STATE_PENDING);
+	}
+	rc->txn->pending++;
+	RMERR_LIMIT(
+		rc,
+		"unit %llu (sector %llu) is unreadable: recording it as pending, its contents are lost until it is rewritten",
+		u, (unsigned long long)unit_to_sector(rc, u));
 	return 0;
+}
+
+/* Stages the removal of pending entry e: the unit reads from main again. */
+static int clear_pending(struct remap_c *rc, const struct rm_lookup_entry *e)
+{
+	const struct rm4_entry free_entry = { 0 };
+	const struct txn_record x = {
+		.slot = rm_lookup_slot(e),
+		.new_block = RM4_NONE,
+		.old_block =
+			e->spare == RM_LOOKUP_NO_SPARE ? RM4_NONE : e->spare,
+		.kind = TXN_REMOVE,
+	};
+	struct rm_lookup_entry change = *e;
+	int r;
+
+	change.slot_state = 0;
+	r = txn_stage(rc, x.slot, &free_entry, &x, &change);
+	if (!r)
+		rc->txn->pending--;
+	return r;
 }
 
 /* Marks units first..last busy: new I/O to them waits for the worker. */
@@ -1001,44 +1411,6 @@ static void clear_busy(struct remap_c *rc)
 	spin_unlock_irq(&rc->lock);
 }
 
-/*
- * Commits what the handlers staged and publishes their lookup changes.
- * Returns 0 when the changes are durable.
- */
-static int commit_and_publish(struct remap_c *rc,
-			      struct rm_lookup_entry *changes, u64 nr)
-{
-	struct rm_md *md = &rc->md;
-	int r = rm_md_commit(md);
-
-	note_commit(rc);
-	if (r && r != -EREMOTEIO) {
-		memset(&rc->delta, 0, sizeof(rc->delta));
-		metadata_failed(rc, r);
-		return r;
-	}
-	if (r)
-		metadata_failed(rc, r); /* durable on copy A only */
-	md->nr_remapped += rc->delta.remapped;
-	md->nr_pending += rc->delta.pending;
-	md->nr_bad += rc->delta.bad;
-	memset(&rc->delta, 0, sizeof(rc->delta));
-	if (lookup_apply(rc, changes, nr)) {
-		DMERR("out of memory publishing %llu remaps", nr);
-		set_mode(rc, RM_MODE_METADATA_FAILED);
-		return -ENOMEM;
-	}
-	/* A new remap or pending unit: wake dm event waiters (monitors). */
-	if (nr)
-		dm_table_event(rc->ti->table);
-	return 0;
-}
-
-/*
- * Handles a read or write that failed on main: per unit, retry; a write
- * that keeps failing moves the unit to the spare, a read that keeps
- * failing records the unit as pending and fails.
- */
 /*
  * A unit of a failed main I/O that was remapped, or found unreadable, while
  * the I/O was in flight: serve it from what the table says now.
@@ -1075,7 +1447,9 @@ spare_error:
 /*
  * Handles a read or write that failed on main: per unit, retry; a write
  * that keeps failing moves the unit to the spare, a read that keeps
- * failing records the unit as pending and fails.
+ * failing records the unit as pending and fails. Nothing is recorded while
+ * main fails reads wholesale (main_unreachable()). The changes are
+ * committed one table block at a time, each published once durable.
  */
 static void handle_failed(struct remap_c *rc, struct bio *bio)
 {
@@ -1088,19 +1462,10 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 	const bool write = is_write(bio);
 	/* A retry keeps the write's FUA: its data must be durable on main. */
 	const blk_opf_t retry_op = REQ_OP_WRITE | (bio->bi_opf & REQ_FUA);
-	struct rm_lookup_entry *changes, cur;
 	blk_status_t status = BLK_STS_OK;
-	unsigned int noio;
-	u64 u, nr = 0;
+	struct rm_lookup_entry cur;
+	u64 u;
 
-	noio = memalloc_noio_save();
-	changes =
-		kvmalloc_array(last - first + 1, sizeof(*changes), GFP_KERNEL);
-	memalloc_noio_restore(noio);
-	if (!changes) {
-		bio->bi_status = BLK_STS_RESOURCE;
-		goto out;
-	}
 	set_busy(rc, first, last);
 	for (u = first; u <= last; u++) {
 		const sector_t us = unit_to_sector(rc, u);
@@ -1122,9 +1487,9 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 				bio_copy(bio, iter, skip, len, at, true);
 				continue;
 			}
-			if (mark_pending(rc, u, &changes[nr]) == 0)
-				nr++;
 			status = BLK_STS_IOERR;
+			if (!main_unreachable(rc, u))
+				mark_pending(rc, u);
 			continue;
 		}
 
@@ -1138,23 +1503,18 @@ static void handle_failed(struct remap_c *rc, struct bio *bio)
 		if (s1 - s0 != unit_len(rc, u) &&
 		    fill_unit_around(rc, us, unit_len(rc, u), s0, s1)) {
 			/* The rest of the unit is unreadable: never invent it. */
-			if (mark_pending(rc, u, &changes[nr]) == 0)
-				nr++;
+			if (!main_unreachable(rc, u))
+				mark_pending(rc, u);
 			status = BLK_STS_IOERR;
 			continue;
 		}
-		if (remap_unit(rc, u, U64_MAX, 0, &changes[nr])) {
+		if (remap_unit(rc, u, U64_MAX, 0, RM4_NONE))
 			status = BLK_STS_IOERR;
-			continue;
-		}
-		nr++;
 	}
-	if (commit_and_publish(rc, changes, nr))
+	if (txn_commit(rc))
 		status = BLK_STS_IOERR;
 	clear_busy(rc);
-	kvfree(changes);
 	bio->bi_status = status;
-out:
 	pb->kind = RB_DONE;
 	bio_endio(bio);
 }
@@ -1164,10 +1524,8 @@ static void handle_pending_write(struct remap_c *rc, struct bio *bio, u64 u,
 				 const struct rm_lookup_entry *e)
 {
 	struct remap_bio *pb = dm_per_bio_data(bio, sizeof(*pb));
-	struct rm4_entry free_entry = { 0 };
-	struct rm_lookup_entry change;
-	const u64 slot = rm_lookup_slot(e);
 	blk_status_t status = BLK_STS_IOERR;
+	int r;
 
 	/* Clearing or remapping a pending unit needs a metadata write. */
 	if (!can_remap(rc))
@@ -1176,28 +1534,19 @@ static void handle_pending_write(struct remap_c *rc, struct bio *bio, u64 u,
 	write_data(bio, bio->bi_iter, 0, bio->bi_iter.bi_size, rc->unit_buf);
 	if (!main_io_fresh(rc, REQ_OP_WRITE | REQ_FUA, unit_to_sector(rc, u),
 			   unit_len(rc, u), rc->unit_buf)) {
-		/* The drive healed on write: clear the pending entry. */
-		change = *e;
-		change.slot_state = 0;
-		if (!rm_md_stage(&rc->md, slot, &free_entry)) {
-			rc->delta.pending--;
-			if (!commit_and_publish(rc, &change, 1)) {
-				__clear_bit(slot, rc->md.slots);
-				status = BLK_STS_OK;
-			}
-		} else {
-			commit_and_publish(rc, NULL, 0);
-		}
-	} else if (!remap_unit(rc, u, slot, 0, &change)) {
-		rc->delta.pending--;
-		if (!commit_and_publish(rc, &change, 1))
-			status = BLK_STS_OK;
+		/* The drive healed on write (durable: FUA): clear the entry. */
+		r = clear_pending(rc, e);
 	} else {
-		commit_and_publish(rc, NULL, 0);
+		r = remap_unit(rc, u, rm_lookup_slot(e), 0,
+			       e->spare == RM_LOOKUP_NO_SPARE ? RM4_NONE
+							      : e->spare);
+		if (!r)
+			rc->txn->pending--;
 	}
-	/* A spare block the pending entry held is free once committed. */
-	if (status == BLK_STS_OK && e->spare != RM_LOOKUP_NO_SPARE)
-		__clear_bit(e->spare, rc->md.pool);
+	/* Also commits what a failed attempt staged (bad spare blocks). */
+	r = txn_commit(rc) ?: r;
+	if (!r)
+		status = BLK_STS_OK;
 	clear_busy(rc);
 out:
 	bio->bi_status = status;
@@ -1209,38 +1558,28 @@ out:
  * A write that reached main while its unit became pending: a failed read or
  * the scan found the unit unreadable while the write was in flight. Written
  * whole, the unit now holds the write's data on main: clear the entry, as a
- * rewrite of a pending unit does. Written in part, the rest of the unit is
- * still lost: the unit stays pending and the write fails, as it would have
- * had it come after (a read of the unit would fail anyway).
+ * rewrite of a pending unit does, once main made the write stable (it may
+ * sit in main's volatile cache: a crash would otherwise leave a readable
+ * unit with older data). Written in part, the rest of the unit is still
+ * lost: the unit stays pending and the write fails, as it would have had it
+ * come after (a read of the unit would fail anyway).
  */
 static blk_status_t late_write_pending(struct remap_c *rc, u64 u,
 				       const struct rm_lookup_entry *e,
 				       bool whole)
 {
-	struct rm4_entry free_entry = { 0 };
-	struct rm_lookup_entry change = *e;
-	const u64 slot = rm_lookup_slot(e);
-
 	if (!whole) {
-		DMERR_LIMIT(
+		RMERR_LIMIT(
+			rc,
 			"partial write to unit %llu met it becoming pending: rewrite the whole unit (%u bytes) to recover it",
-			u, rc->md.sb.unit_bytes);
+			u, rc->unit_bytes);
 		return BLK_STS_IOERR;
 	}
 	/* Clearing the entry needs a metadata write. */
 	if (!can_remap(rc))
 		return BLK_STS_IOERR;
-	change.slot_state = 0;
-	if (rm_md_stage(&rc->md, slot, &free_entry)) {
-		commit_and_publish(rc, NULL, 0);
+	if (main_flush(rc) || clear_pending(rc, e))
 		return BLK_STS_IOERR;
-	}
-	rc->delta.pending--;
-	if (commit_and_publish(rc, &change, 1))
-		return BLK_STS_IOERR;
-	__clear_bit(slot, rc->md.slots);
-	if (e->spare != RM_LOOKUP_NO_SPARE)
-		__clear_bit(e->spare, rc->md.pool);
 	return BLK_STS_OK;
 }
 
@@ -1284,6 +1623,8 @@ static void handle_late_write(struct remap_c *rc, struct bio *bio)
 			status = BLK_STS_IOERR;
 		}
 	}
+	if (txn_commit(rc))
+		status = BLK_STS_IOERR;
 	bio->bi_status = status;
 	pb->kind = RB_DONE;
 	bio_endio(bio);
@@ -1292,8 +1633,8 @@ static void handle_late_write(struct remap_c *rc, struct bio *bio)
 /* A proactive remap requested with the "remap" message. */
 static int handle_remap(struct remap_c *rc, u64 u)
 {
-	struct rm_lookup_entry change, e;
-	int r;
+	struct rm_lookup_entry e;
+	int r, c;
 
 	if (lookup_unit(rc, u, &e))
 		return rm_lookup_state(&e) == RM4_STATE_REMAPPED ? -EEXIST
@@ -1301,18 +1642,16 @@ static int handle_remap(struct remap_c *rc, u64 u)
 	if (!can_remap(rc))
 		return -EROFS;
 	set_busy(rc, u, u);
-	if (main_io_fresh(rc, REQ_OP_READ, unit_to_sector(rc, u),
-			  unit_len(rc, u), rc->unit_buf)) {
-		/* Unreadable: record it as pending, and say so. */
-		r = mark_pending(rc, u, &change);
-		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
-		r = r ?: -ENODATA;
-	} else {
-		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
-		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
-	}
+	if (!main_io_fresh(rc, REQ_OP_READ, unit_to_sector(rc, u),
+			   unit_len(rc, u), rc->unit_buf))
+		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, RM4_NONE);
+	else if (main_unreachable(rc, u))
+		r = -EIO;
+	else /* Unreadable: record it as pending, and say so. */
+		r = mark_pending(rc, u) ?: -ENODATA;
+	c = txn_commit(rc);
 	clear_busy(rc);
-	return r;
+	return c ?: r;
 }
 
 /*
@@ -1327,9 +1666,7 @@ static bool scan_reserve_reached(struct rm_md *md, bool blocks)
 
 	if (used + max_t(u64, md->capacity / 8, 1) >= md->capacity)
 		return true;
-	return blocks &&
-	       (u64)bitmap_weight(md->pool, pool) + max_t(u64, pool / 8, 1) >=
-		       pool;
+	return blocks && md->nr_pool_used + max_t(u64, pool / 8, 1) >= pool;
 }
 
 /*
@@ -1343,8 +1680,8 @@ static bool scan_reserve_reached(struct rm_md *md, bool blocks)
 static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 {
 	const sector_t us = unit_to_sector(rc, u);
-	struct rm_lookup_entry change, e;
 	struct remap_stats before, after;
+	struct rm_lookup_entry e;
 	bool weak;
 	ktime_t t0;
 	int r;
@@ -1375,12 +1712,12 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 	} else if (weak && scan_reserve_reached(&rc->md, true)) {
 		r = RM_SCAN_RESERVE;
 	} else if (weak) {
-		DMWARN_LIMIT(
-			"%s: scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
-			dm_table_device_name(rc->ti->table), u,
-			(unsigned long long)us);
-		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, &change);
-		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		RMWARN_LIMIT(
+			rc,
+			"scan: unit %llu (sector %llu) reads slowly or only after a retry: remapping it",
+			u, (unsigned long long)us);
+		r = remap_unit(rc, u, U64_MAX, RM4_ENTRY_PROACTIVE, RM4_NONE);
+		r = txn_commit(rc) ?: r;
 		r = r ? RM_SCAN_FAILED : RM_SCAN_WEAK;
 	} else {
 		r = RM_SCAN_GOOD;
@@ -1398,7 +1735,7 @@ static int handle_scan_unit(struct remap_c *rc, u64 u, unsigned int slow_ms)
 static int handle_scan_record(struct remap_c *rc, u64 u, u64 probe)
 {
 	const sector_t us = unit_to_sector(rc, u);
-	struct rm_lookup_entry change, e;
+	struct rm_lookup_entry e;
 	int r;
 
 	if (lookup_unit(rc, u, &e))
@@ -1416,8 +1753,8 @@ static int handle_scan_record(struct remap_c *rc, u64 u, u64 probe)
 			   rc->unit_buf)) {
 		r = RM_SCAN_OUTAGE;
 	} else {
-		r = mark_pending(rc, u, &change);
-		r = commit_and_publish(rc, &change, r ? 0 : 1) ?: r;
+		r = mark_pending(rc, u);
+		r = txn_commit(rc) ?: r;
 		r = r ? RM_SCAN_FAILED : RM_SCAN_BAD;
 	}
 	clear_busy(rc);
@@ -1438,12 +1775,12 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 
 	rc->md.sb.scan_cursor = cursor;
 	rc->md.sb.scan_pass = pass;
-	/* Only the live instance writes; a failed metadata write sticks. */
-	if (!READ_ONCE(rc->live) || rc->mode == RM_MODE_METADATA_FAILED ||
-	    rc->md.error)
+	/* A failed metadata write sticks. */
+	if (rc->mode == RM_MODE_METADATA_FAILED || rc->md.error)
 		return -EROFS;
 	r = rm_md_write_superblocks(&rc->md);
 	note_commit(rc);
+	publish_counts(rc);
 	if (r) {
 		stat_inc(rc, spare_errors);
 		DMERR("%s: scan: cannot save the cursor in the superblock (error %d): the scan stops; check the spare device",
@@ -1452,35 +1789,95 @@ static int handle_scan_save(struct remap_c *rc, u64 cursor, u64 pass)
 	return r;
 }
 
+static int remap_read(struct remap_c *rc, struct rm_md *md, bool repair,
+		      const struct rm4_superblock *layout,
+		      struct remap_base **base, char **error);
+
 /*
- * Preresume's re-read of the metadata, on the worker: the worker is the only
- * one to change the metadata and the lookup, so a message that reached it
- * meanwhile (a remap) sees either the old or the new metadata, never one
- * being replaced.
+ * The resume-time re-read: into a new rm_md, which replaces the current one
+ * only once it is complete and has the constructor's layout. On the worker,
+ * the only one that uses rc->md.
  */
-static int handle_reload(struct remap_c *rc, struct remap_request *req)
+static int handle_reload(struct remap_c *rc, char **error)
 {
-	struct rm_md fresh;
+	struct remap_base *base;
+	struct rm_md *fresh;
 	int r;
 
 	rc->loaded = false;
-	r = rm_md_create(&fresh, rc->spare_dev->bdev);
+	fresh = kmalloc(sizeof(*fresh), GFP_KERNEL);
+	if (!fresh) {
+		*error = "Cannot allocate memory for the metadata";
+		return -ENOMEM;
+	}
+	r = rm_md_create(fresh, rc->spare_dev->bdev, &rc->spare->writes);
+	if (!r)
+		r = remap_read(rc, fresh, true, &rc->layout, &base, error);
 	if (r) {
-		req->error = "Cannot allocate memory for the metadata";
+		rm_md_destroy(fresh);
+		kfree(fresh);
 		return r;
 	}
 	rm_md_destroy(&rc->md);
-	rc->md = fresh;
-	return remap_load(rc, true, &req->error);
+	rc->md = *fresh;
+	kfree(fresh);
+	if (lookup_publish_base(rc, base)) {
+		*error = "Cannot allocate memory for the remap lookup";
+		return -ENOMEM;
+	}
+	rc->loaded = true;
+	publish_counts(rc);
+	return 0;
+}
+
+/*
+ * Resume: re-read the metadata when another instance wrote it since this
+ * one read it (a reload, or another device on the spare while this one was
+ * suspended), when copies need repair, or when an earlier re-read failed;
+ * then this instance is the spare's writer. On the worker, so that a
+ * request queued meanwhile (a remap message) sees the fresh metadata, or is
+ * refused when it came first.
+ */
+static int handle_resume(struct remap_c *rc, struct remap_request *req)
+{
+	const char *name = dm_table_device_name(rc->ti->table);
+	int r;
+
+	if (rm_md_stale(&rc->md))
+		DMINFO("%s: metadata changed since the table read it; re-reading it",
+		       name);
+	else if (rc->md.repairs_needed)
+		DMINFO("%s: restoring %llu damaged or stale metadata copies",
+		       name, rc->md.repairs_needed);
+	else if (!rc->loaded)
+		DMINFO("%s: re-reading metadata after a failed resume", name);
+	else
+		goto writable;
+	r = handle_reload(rc, &req->error);
+	if (r)
+		return r;
+writable:
+	rc->writable = true;
+	return 0;
 }
 
 static int handle_request(struct remap_c *rc, struct remap_request *req)
 {
-	if (req->kind == RQ_RELOAD)
-		return handle_reload(rc, req);
-	/* A failed re-read left no metadata to work with. */
-	if (!rc->loaded)
-		return -EAGAIN;
+	switch (req->kind) {
+	case RQ_RESUME:
+		return handle_resume(rc, req);
+	case RQ_SUSPEND:
+		rc->writable = false;
+		return 0;
+	default:
+		break;
+	}
+	/*
+	 * Only the resumed instance writes the metadata, and only once it
+	 * holds the current metadata.
+	 */
+	if (!rc->writable)
+		return req->kind == RQ_REMAP ? -EAGAIN : RM_SCAN_FAILED;
 	switch (req->kind) {
 	case RQ_SCAN_UNIT:
 		return handle_scan_unit(rc, req->unit, req->slow_ms);
@@ -1493,14 +1890,41 @@ static int handle_request(struct remap_c *rc, struct remap_request *req)
 	}
 }
 
-/* Hands a request to the worker and waits for it. */
-static void submit_request(struct remap_c *rc, struct remap_request *req)
+static void request_put(struct remap_request *req)
+{
+	if (refcount_dec_and_test(&req->ref))
+		kfree(req);
+}
+
+/* Ends a request: wakes its waiter, or frees it when the waiter left. */
+static void request_done(struct remap_c *rc, struct remap_request *req)
+{
+	if (!req->heap) {
+		complete(&req->done);
+		return;
+	}
+	atomic_dec(&rc->queued);
+	if (refcount_read(&req->ref) == 1 && req->result < 0 &&
+	    req->result != -EEXIST)
+		RMWARN_LIMIT(rc, "queued remap of unit %llu failed (error %d)",
+			     req->unit, req->result);
+	complete(&req->done);
+	request_put(req);
+}
+
+static void queue_request(struct remap_c *rc, struct remap_request *req)
 {
 	init_completion(&req->done);
 	spin_lock_irq(&rc->lock);
 	list_add_tail(&req->list, &rc->requests);
 	spin_unlock_irq(&rc->lock);
 	queue_work(rc->wq, &rc->worker);
+}
+
+/* Hands a request to the worker and waits for it. */
+static void submit_request(struct remap_c *rc, struct remap_request *req)
+{
+	queue_request(rc, req);
 	wait_for_completion(&req->done);
 }
 
@@ -1572,7 +1996,7 @@ static void remap_worker(struct work_struct *ws)
 			dispatch_deferred(rc, bio);
 		if (req) {
 			req->result = handle_request(rc, req);
-			complete(&req->done);
+			request_done(rc, req);
 		}
 	}
 }
@@ -1610,6 +2034,7 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 
 	if (!as->argc)
 		return 0;
+	/* Each feature at most once: which one would win is a guess. */
 	if (kstrtouint(as->argv[0], 10, &argc)) {
 		ti->error = _args[0].error;
 		return -EINVAL;
@@ -1620,6 +2045,12 @@ static int parse_features(struct remap_c *rc, struct dm_arg_set *as,
 	while (argc) {
 		name = dm_shift_arg(as);
 		argc--;
+		if ((!strcasecmp(name, "retries") && rc->retries_set) ||
+		    (!strcasecmp(name, "scan_rate") && rc->scan_rate_set) ||
+		    (!strcasecmp(name, "slow_ms") && rc->slow_ms_set)) {
+			ti->error = "Feature argument given twice";
+			return -EINVAL;
+		}
 		if (!strcasecmp(name, "retries") && argc) {
 			r = read_uint_arg(_args + 1, as, &rc->retries,
 					  &ti->error);
@@ -1674,6 +2105,7 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 	rm_scan_destroy(&rc->scan);
 	if (rc->wq)
 		destroy_workqueue(rc->wq);
+	/* The worker is gone and no bio is left: nothing reads the lookup. */
 	rl = rcu_dereference_protected(rc->lookup, true);
 	if (rl) {
 		synchronize_rcu();
@@ -1686,6 +2118,8 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 		spare_put(rc->spare);
 	}
 	vfree(rc->unit_buf);
+	kfree(rc->probe_buf);
+	kfree(rc->txn);
 	free_percpu(rc->stats);
 	if (rc->spare_dev)
 		dm_put_device(ti, rc->spare_dev);
@@ -1694,8 +2128,13 @@ static void remap_destroy(struct dm_target *ti, struct remap_c *rc)
 	kfree(rc);
 }
 
-/* Loads the metadata and publishes its lookup. */
-static int remap_load(struct remap_c *rc, bool repair, char **error)
+/*
+ * Reads the metadata into md (with `layout`: refused unless the metadata
+ * has that layout) and builds its lookup into *base, not yet published.
+ */
+static int remap_read(struct remap_c *rc, struct rm_md *md, bool repair,
+		      const struct rm4_superblock *layout,
+		      struct remap_base **base, char **error)
 {
 	struct block_device *main = rc->main_dev->bdev;
 	const struct rm_md_main want = {
@@ -1704,52 +2143,48 @@ static int remap_load(struct remap_c *rc, bool repair, char **error)
 		.physical_block_size = bdev_physical_block_size(main),
 	};
 	struct rm_lookup_entry *entries = NULL;
-	struct remap_base *base;
-	u64 nr = 0, bad_unit;
+	u64 nr = 0, bad_unit, main_units;
+	s64 seq;
 	int r;
 
-	r = rm_md_load(&rc->md, &want, repair, &entries, &nr, error);
+	r = rm_md_load(md, &want, repair, layout, &entries, &nr, error);
 	if (r)
 		return r;
-	rc->unit_shift = ilog2(rc->md.sb.unit_bytes >> SECTOR_SHIFT);
-	rc->pool_start = rc->md.sb.pool_start;
-	rc->main_units = rm4_main_units(&rc->md.sb);
-	base = base_alloc(rc, nr);
-	if (!base) {
+	/* Never reuse a sequence number another instance wrote. */
+	seq = atomic64_read(&rc->spare->seq);
+	if (seq > 0 && (u64)seq > md->max_seq)
+		md->max_seq = seq;
+	main_units = rm4_main_units(&md->sb);
+	*base = lookup_kvmalloc(sizeof(**base) +
+				rm_lookup_bytes(nr, main_units));
+	if (!*base) {
 		kvfree(entries);
 		*error = "Cannot allocate memory for the remap lookup";
 		return -ENOMEM;
 	}
+	rm_lookup_init(&(*base)->lk, *base + 1, nr, main_units);
 	/* Sorts the entries (in table order) into the lookup and indexes it. */
-	r = rm_lookup_build(&base->lk, entries, &bad_unit);
+	r = rm_lookup_build(&(*base)->lk, entries, &bad_unit);
 	kvfree(entries);
 	if (r == -1) {
-		kvfree(base);
 		DMERR("main unit %llu appears in two entries", bad_unit);
 		*error =
 			"Metadata maps one main block twice: run 'remap-check' on the spare";
-		return -EINVAL;
-	}
-	if (r) {
+		r = -EINVAL;
+	} else if (r) {
 		/* rm_md_load() refuses units beyond the device: a bug. */
-		kvfree(base);
 		DMERR("main unit %llu is beyond the main device", bad_unit);
 		*error =
 			"Metadata maps a block beyond the main device: run 'remap-check' on the spare";
-		return -EINVAL;
+		r = -EINVAL;
+	} else {
+		r = rm_md_load_finish(md, repair, error);
 	}
-	r = rm_md_load_finish(&rc->md, repair, error);
 	if (r) {
-		kvfree(base);
-		return r;
+		kvfree(*base);
+		*base = NULL;
 	}
-	if (lookup_publish_base(rc, base)) {
-		*error = "Cannot allocate memory for the remap lookup";
-		return -ENOMEM;
-	}
-	note_commit(rc);
-	rc->loaded = true;
-	return 0;
+	return r;
 }
 
 /* ---- The background scan's hooks (dm-remap-scan.c) ----------------------- */
@@ -1863,6 +2298,7 @@ static int remap_scan_setup(struct remap_c *rc)
 static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
+	struct remap_base *base;
 	struct remap_c *rc;
 	int r;
 
@@ -1877,6 +2313,7 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	rc->ti = ti;
 	rc->retries = RM_DEFAULT_RETRIES;
+	rc->good_unit = U64_MAX;
 	spin_lock_init(&rc->lock);
 	bio_list_init(&rc->failed);
 	bio_list_init(&rc->late);
@@ -1925,22 +2362,47 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	rc->stats = alloc_percpu(struct remap_stats);
 	rc->wq = alloc_ordered_workqueue("dm-remap-%s", WQ_MEM_RECLAIM,
 					 dm_table_device_name(ti->table));
-	if (!rc->stats || !rc->wq) {
+	rc->txn = kzalloc(sizeof(*rc->txn), GFP_KERNEL);
+	rc->probe_buf =
+		kmalloc(max_t(unsigned int, SECTOR_SIZE,
+			      bdev_logical_block_size(rc->main_dev->bdev)),
+			GFP_KERNEL);
+	if (!rc->stats || !rc->wq || !rc->txn || !rc->probe_buf) {
 		ti->error = "Cannot allocate remap worker";
 		r = -ENOMEM;
 		goto bad;
 	}
 	rc->spare = spare_get(rc->spare_dev->bdev->bd_dev);
-	r = rc->spare ? rm_md_create(&rc->md, rc->spare_dev->bdev) : -ENOMEM;
+	if (!rc->spare) {
+		ti->error = "Cannot allocate memory for the spare's state";
+		r = -ENOMEM;
+		goto bad;
+	}
+	r = rm_md_create(&rc->md, rc->spare_dev->bdev, &rc->spare->writes);
 	if (r) {
 		ti->error = "Cannot create metadata I/O client";
 		goto bad;
 	}
 	/* Read only: the table may never be resumed, or replace a live one. */
-	r = remap_load(rc, false, &ti->error);
+	r = remap_read(rc, &rc->md, false, NULL, &base, &ti->error);
 	if (r)
 		goto bad;
-	rc->unit_buf = vmalloc(rc->md.sb.unit_bytes);
+	rc->layout = rc->md.sb;
+	rc->unit_bytes = rc->md.sb.unit_bytes;
+	rc->unit_shift = ilog2(rc->unit_bytes >> SECTOR_SHIFT);
+	rc->main_sectors = rc->md.sb.main_sectors;
+	rc->pool_start = rc->md.sb.pool_start;
+	rc->pool_blocks = rc->md.sb.pool_blocks;
+	rc->capacity = rc->md.capacity;
+	rc->main_units = rm4_main_units(&rc->md.sb);
+	if (lookup_publish_base(rc, base)) {
+		ti->error = "Cannot allocate memory for the remap lookup";
+		r = -ENOMEM;
+		goto bad;
+	}
+	rc->loaded = true;
+	publish_counts(rc);
+	rc->unit_buf = vmalloc(rc->unit_bytes);
 	if (!rc->unit_buf) {
 		ti->error = "Cannot allocate remap buffer";
 		r = -ENOMEM;
@@ -1956,6 +2418,8 @@ static int remap_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->num_discard_bios = 1;
 	ti->num_write_zeroes_bios = 1;
 	ti->per_io_data_size = sizeof(struct remap_bio);
+	/* Deferred bios are accounted when the worker submits them. */
+	ti->accounts_remapped_io = true;
 	ti->private = rc;
 	return 0;
 
@@ -2010,8 +2474,14 @@ static void remap_resume(struct dm_target *ti)
 static void remap_postsuspend(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
+	struct remap_request req = { .kind = RQ_SUSPEND };
 
-	/* Deferred work and commits finish before the device is quiet. */
+	/*
+	 * Work queued before this request finishes first; a remap message
+	 * that comes after it, even one that checked `live` before the
+	 * suspend, is refused: a suspended device writes no metadata.
+	 */
+	submit_request(rc, &req);
 	flush_workqueue(rc->wq);
 	set_live(rc, false);
 }
@@ -2019,9 +2489,8 @@ static void remap_postsuspend(struct dm_target *ti)
 static int remap_preresume(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
-	struct remap_request req = { .kind = RQ_RELOAD };
+	struct remap_request req = { .kind = RQ_RESUME };
 	bool taken;
-	int r;
 
 	/* One writer per spare: a reload suspends the old table first. */
 	mutex_lock(&remap_spares_lock);
@@ -2037,35 +2506,16 @@ static int remap_preresume(struct dm_target *ti)
 		      dm_table_device_name(ti->table));
 		return -EBUSY;
 	}
-	/*
-	 * Re-read when another table wrote the spare since this one read it
-	 * (a reload, or another device while this one was suspended), when
-	 * copies need repair, or when an earlier re-read failed half-way.
-	 */
-	if (atomic64_read(&rc->spare->seq) > (s64)rc->md.max_seq)
-		DMINFO("%s: metadata changed since the table read it; re-reading it",
-		       dm_table_device_name(ti->table));
-	else if (rc->md.repairs_needed)
-		DMINFO("%s: restoring %llu damaged or stale metadata copies",
-		       dm_table_device_name(ti->table), rc->md.repairs_needed);
-	else if (!rc->loaded)
-		DMINFO("%s: re-reading metadata after a failed resume",
-		       dm_table_device_name(ti->table));
-	else
-		return 0;
-	/* This instance is now the spare's only writer: load and repair. */
+	/* The worker re-reads stale metadata, then takes writes. */
 	submit_request(rc, &req);
-	r = req.result;
-	if (r) {
+	if (req.result) {
 		DMERR("%s: reloading metadata: %s",
 		      dm_table_device_name(ti->table),
 		      req.error ?: "unknown error");
-		goto fail;
+		set_live(rc, false);
+		return req.result;
 	}
 	return 0;
-fail:
-	set_live(rc, false);
-	return r;
 }
 
 /* ---- Status and messages ------------------------------------------------- */
@@ -2092,20 +2542,26 @@ static void remap_status(struct dm_target *ti, status_type_t type,
 			 unsigned int maxlen)
 {
 	struct remap_c *rc = ti->private;
-	struct rm_md *md = &rc->md;
 	struct remap_stats s;
 	unsigned int sz = 0;
+	u64 pending;
 
 	switch (type) {
 	case STATUSTYPE_INFO:
 		sum_stats(rc, &s);
-		/* Stable fields: docs/dm-remap.rst, "Status". */
+		/*
+		 * Stable fields: docs/dm-remap.rst, "Status". Counters the
+		 * worker publishes, never its metadata (which a resume-time
+		 * re-read replaces meanwhile).
+		 */
+		pending = READ_ONCE(rc->counts.pending);
 		DMEMIT("%u %s %u %llu %llu %llu %llu %llu %llu %llu",
-		       md->sb.version_major, remap_mode_names[rc->mode],
-		       md->sb.unit_bytes, md->max_seq,
-		       md->nr_remapped + md->nr_pending, md->capacity,
-		       (u64)bitmap_weight(md->pool, md->sb.pool_blocks),
-		       md->sb.pool_blocks, md->nr_bad, md->nr_pending);
+		       rc->layout.version_major,
+		       remap_mode_names[READ_ONCE(rc->mode)], rc->unit_bytes,
+		       READ_ONCE(rc->counts.seq),
+		       READ_ONCE(rc->counts.remapped) + pending, rc->capacity,
+		       READ_ONCE(rc->counts.pool_used), rc->pool_blocks,
+		       READ_ONCE(rc->counts.bad), pending);
 		DMEMIT(" %llu %llu %llu %llu %llu %llu", s.reads, s.writes,
 		       s.remapped_ios, s.main_errors, s.spare_errors,
 		       s.retries);
@@ -2171,8 +2627,8 @@ static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 		       RM_LIST_MAX);
 		return -EINVAL;
 	}
-	rcu_read_lock();
-	rl = rcu_dereference(rc->lookup);
+	rcu_read_lock_sched();
+	rl = rcu_dereference_sched(rc->lookup);
 	if (!rl)
 		goto out;
 	lookup_view(rl, &v);
@@ -2196,26 +2652,58 @@ static int message_list(struct remap_c *rc, unsigned int argc, char **argv,
 		}
 	}
 out:
-	rcu_read_unlock();
+	rcu_read_unlock_sched();
 	return 1;
 }
 
+/*
+ * The remap message hands the remap to the worker and waits for it, at most
+ * RM_MESSAGE_WAIT: a remap reads the unit from main, with retries, and on a
+ * failing disk that can take minutes, while dm holds the table for the
+ * message (a reload would wait). Then it answers "queued": the worker
+ * finishes the remap, and query, list and a dm event tell the result.
+ */
 static int message_remap(struct remap_c *rc, u64 u, char *result,
 			 unsigned int maxlen)
 {
-	struct remap_request req = { .unit = u };
+	struct remap_request *req;
 	struct rm_lookup_entry e;
 	unsigned int sz = 0;
+	int r;
 
 	/* A suspended table is not the spare's writer. */
 	if (!READ_ONCE(rc->live)) {
-		DMWARN("cannot remap unit %llu: the device is suspended", u);
+		DMWARN("%s: cannot remap unit %llu: the device is suspended",
+		       dm_table_device_name(rc->ti->table), u);
 		return -EAGAIN;
 	}
 	rm_tp(RM_TP_MESSAGE, u, false);
-	submit_request(rc, &req);
+	if (atomic_inc_return(&rc->queued) > RM_MAX_QUEUED) {
+		atomic_dec(&rc->queued);
+		DMWARN("%s: cannot remap unit %llu: %u remaps are queued already",
+		       dm_table_device_name(rc->ti->table), u, RM_MAX_QUEUED);
+		return -EBUSY;
+	}
+	req = kzalloc(sizeof(*req), GFP_KERNEL);
+	if (!req) {
+		atomic_dec(&rc->queued);
+		return -ENOMEM;
+	}
+	req->kind = RQ_REMAP;
+	req->unit = u;
+	req->heap = true;
+	refcount_set(&req->ref, 2);
+	queue_request(rc, req);
+	if (wait_for_completion_killable_timeout(&req->done, RM_MESSAGE_WAIT) <=
+	    0) {
+		request_put(req);
+		DMEMIT("queued %llu", u);
+		return 1;
+	}
+	r = req->result;
+	request_put(req);
 
-	switch (req.result) {
+	switch (r) {
 	case 0:
 		lookup_unit(rc, u, &e);
 		DMEMIT("remapped %llu %u", u, e.spare);
@@ -2224,16 +2712,18 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 		DMEMIT("already-remapped %llu", u);
 		return 1;
 	case -EBUSY:
-		DMWARN("unit %llu is pending: rewrite it to recover it", u);
+		DMWARN("%s: unit %llu is pending: rewrite it to recover it",
+		       dm_table_device_name(rc->ti->table), u);
 		return -EBUSY;
 	case -ENODATA:
 		/* Unreadable: recorded as pending; nothing was copied. */
 		DMEMIT("pending %llu", u);
 		return 1;
 	default:
-		DMWARN("cannot remap unit %llu (error %d): mode %s", u,
-		       req.result, remap_mode_names[rc->mode]);
-		return req.result;
+		DMWARN("%s: cannot remap unit %llu (error %d): mode %s",
+		       dm_table_device_name(rc->ti->table), u, r,
+		       remap_mode_names[READ_ONCE(rc->mode)]);
+		return r;
 	}
 }
 
@@ -2332,7 +2822,7 @@ static int remap_iterate_devices(struct dm_target *ti,
 	if (r)
 		return r;
 	return fn(ti, rc->spare_dev, rc->pool_start,
-		  (sector_t)rc->md.sb.pool_blocks << rc->unit_shift, data);
+		  (sector_t)rc->pool_blocks << rc->unit_shift, data);
 }
 
 static void remap_io_hints(struct dm_target *ti, struct queue_limits *limits)
@@ -2340,8 +2830,7 @@ static void remap_io_hints(struct dm_target *ti, struct queue_limits *limits)
 	struct remap_c *rc = ti->private;
 
 	/* I/O below one unit may need a read-modify-write when remapping. */
-	limits->io_min =
-		max_t(unsigned int, limits->io_min, rc->md.sb.unit_bytes);
+	limits->io_min = max_t(unsigned int, limits->io_min, rc->unit_bytes);
 }
 
 static struct target_type remap_target = {
