@@ -296,6 +296,8 @@ std::string_view to_string(RemapOutcome o) noexcept {
         return "already-remapped";
     case RemapOutcome::pending:
         return "pending";
+    case RemapOutcome::queued:
+        return "queued";
     }
     return "unknown";
 }
@@ -342,13 +344,15 @@ RemapAnswer parse_remap_answer(std::string_view answer) {
         r.spare_block = number(what, "spare", t[2], answer);
         return r;
     }
-    if (t.size() == 2 && (t[0] == "already-remapped" || t[0] == "pending")) {
-        r.outcome = t[0] == "pending" ? RemapOutcome::pending : RemapOutcome::already_remapped;
+    if (t.size() == 2 && (t[0] == "already-remapped" || t[0] == "pending" || t[0] == "queued")) {
+        r.outcome = t[0] == "pending"  ? RemapOutcome::pending
+                    : t[0] == "queued" ? RemapOutcome::queued
+                                       : RemapOutcome::already_remapped;
         r.unit = number(what, "unit", t[1], answer);
         return r;
     }
     throw StatusError(fmt::format("{}: expected 'remapped <unit> <spare>', 'already-remapped "
-                                  "<unit>' or 'pending <unit>', got {}",
+                                  "<unit>', 'pending <unit>' or 'queued <unit>', got {}",
                                   what, quote(answer)));
 }
 

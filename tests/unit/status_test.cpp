@@ -222,6 +222,10 @@ TEST(Messages, Remap) {
     r = parse_remap_answer("pending 11");
     EXPECT_EQ(r.outcome, RemapOutcome::pending);
     EXPECT_EQ(r.unit, 11u);
+    r = parse_remap_answer("queued 12");
+    EXPECT_EQ(r.outcome, RemapOutcome::queued);
+    EXPECT_EQ(r.unit, 12u);
+    EXPECT_THROW(parse_remap_answer("queued"), StatusError);
     EXPECT_THROW(parse_remap_answer("remapped 10"), StatusError);
     EXPECT_THROW(parse_remap_answer("done"), StatusError);
 }

@@ -916,6 +916,12 @@ int do_remap(const UnitOptions& o) {
     } else if (r.outcome == RemapOutcome::already_remapped) {
         std::printf("%s: unit %llu (%s) was already remapped\n", o.name.c_str(),
                     static_cast<unsigned long long>(r.unit), sectors_of(d, r.unit).c_str());
+    } else if (r.outcome == RemapOutcome::queued) {
+        std::printf("%s: unit %llu (%s): the remap is still running (the main device is slow "
+                    "to read it); `remapctl query %s %llu` shows the result\n",
+                    o.name.c_str(), static_cast<unsigned long long>(r.unit),
+                    sectors_of(d, r.unit).c_str(), o.name.c_str(),
+                    static_cast<unsigned long long>(r.unit));
     } else {
         error(fmt::format("{}: unit {} ({}) could not be read and is now pending: its contents "
                           "are lost; reads fail until the whole unit is rewritten",

@@ -126,7 +126,9 @@ struct UnitInfo {
 // "<unit> ok", "<unit> remapped <spare>", "<unit> pending [<spare>]".
 UnitInfo parse_query_answer(std::string_view answer);
 
-enum class RemapOutcome { remapped, already_remapped, pending };
+// queued: the remap still runs on the target's worker (a slow main device);
+// query shows its result later.
+enum class RemapOutcome { remapped, already_remapped, pending, queued };
 std::string_view to_string(RemapOutcome o) noexcept;
 
 struct RemapAnswer {
