@@ -277,14 +277,25 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 			/*
 			 * Copy A is written first: a bad A beside a B never
 			 * written is a first commit cut short, which no I/O
-			 * waited for. A zeroed A beside a bad B is damage to
-			 * both copies (a drive returning zeroes for a lost
-			 * sector): it may hide committed entries, so fatal.
+			 * waited for.
 			 */
 			DMWARN("table block %llu: copy A %s, copy B never written (a first commit was cut short); treating as empty",
 			       k, copy_str(sa, a_unreadable));
 			return 0;
 		}
+		if (sa == RM4_E_ZERO && !a_unreadable && sb == RM4_E_MAGIC &&
+		    !b_unreadable) {
+			/* Damage to a block never written (no magic in B). */
+			DMWARN("table block %llu: copy A never written, copy B has no magic (damage to an unused block); treating as empty",
+			       k);
+			return 0;
+		}
+		/*
+		 * A zeroed A beside a B that was written (its magic holds) or
+		 * cannot be read is damage to both copies of a block that may
+		 * hold committed entries (a drive returning zeroes for a lost
+		 * sector): fatal, never silently empty.
+		 */
 		DMERR("table block %llu: copy A %s (%s), copy B %s (%s)", k,
 		      copy_str(sa, a_unreadable),
 		      a_unreadable ? "read" : pa.field,

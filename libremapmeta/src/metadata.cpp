@@ -329,12 +329,18 @@ void Loader::table_block(uint64_t k, ConstBlockSpan a, ConstBlockSpan b) {
     const int chosen = pick(bc.a, bc.b);
     if (chosen < 0) {
         bc.needs_rewrite = true;
-        if (bc.a.never_written() || bc.b.never_written()) {
-            // One copy never written, the other damaged. Commits write A
-            // first, so this is a first commit to the block torn before
-            // it finished, or damage on a block never used: either way
-            // the last committed state of the block is "no entries".
-            const int damaged = bc.a.never_written() ? 1 : 0;
+        const bool unused_b_damaged =
+            bc.a.never_written() && bc.b.status == RM4_E_MAGIC && !bc.b.read_error;
+        if (bc.b.never_written() || unused_b_damaged) {
+            // Copy B never written beside a damaged A: commits write A
+            // first, so this is a first commit torn before it finished.
+            // Or a zeroed A beside a B without magic: damage to a block
+            // never used. Either way the last committed state is "no
+            // entries". A zeroed A beside a B that was written (its magic
+            // holds) or is unreadable may hide committed entries (a drive
+            // that returns zeroes for a lost sector): lost, as the kernel
+            // says too.
+            const int damaged = unused_b_damaged ? 1 : 0;
             bc.source = BlockSource::empty;
             add(Severity::non_fatal, blocknr[damaged], prob[damaged].field,
                 pick_status(copy_of(bc, damaged)),

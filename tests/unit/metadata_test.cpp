@@ -292,6 +292,23 @@ TEST_F(MetadataIo, DamagedCopyOfANeverWrittenBlockReadsAsEmpty) {
     EXPECT_TRUE(report.table[3].needs_rewrite);
 }
 
+TEST_F(MetadataIo, ZeroedCopyABesideAWrittenDamagedCopyBIsLost) {
+    // A drive that returns zeroes for a lost sector of copy A, and copy B
+    // damaged too: the block held committed entries, so it is lost, never
+    // read as empty (the kernel refuses it as well).
+    Device dev = open_rw();
+    commit_sample(dev);
+    testutil::write_block(dev, sb_.table_a_start + 1,
+                          std::vector<std::byte>(RM4_BLOCK_SIZE, std::byte{0}));
+    auto block = testutil::read_block(dev, sb_.table_b_start + 1);
+    block[200] ^= std::byte{0x01};
+    testutil::write_block(dev, sb_.table_b_start + 1, block);
+    LoadReport report;
+    load(dev, &report);
+    ASSERT_EQ(report.count(Severity::fatal), 1u) << testutil::describe(report);
+    EXPECT_EQ(report.table[1].source, BlockSource::lost);
+}
+
 TEST_F(MetadataIo, InvalidEntryInAValidBlockIsFatalWithItsSlot) {
     Device dev = open_rw();
     Metadata m = commit_sample(dev);
