@@ -884,14 +884,16 @@ static int main_flush(struct remap_c *rc)
 
 /*
  * Whether main fails reads wholesale (an outage of the disk or of the path
- * to it) rather than at unit u: a unit that read before, or else a unit on
- * either side of u, must still read for a failure of u to be recorded. The
- * scan probes the same way (handle_scan_record()).
+ * to it) rather than at unit u: one block of a unit that read before, or
+ * else of a unit near u or far from it (a bad region can be wide), must
+ * still read for a failure of u to be recorded. The scan probes the same
+ * way (handle_scan_record()).
  */
 static bool main_unreachable(struct remap_c *rc, u64 u)
 {
 	const unsigned int lbs = bdev_logical_block_size(rc->main_dev->bdev);
-	u64 probe[3] = { rc->good_unit, u + 64, u >= 64 ? u - 64 : U64_MAX };
+	const u64 probe[] = { rc->good_unit, u >= 64 ? u - 64 : u + 64,
+			      rc->main_units / 2, 0 };
 	struct dm_io_region region = { .bdev = rc->main_dev->bdev };
 	struct dm_io_request req = {
 		.bi_opf = REQ_OP_READ,
