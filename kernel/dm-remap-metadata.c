@@ -46,8 +46,10 @@ static int md_io(struct rm_md *md, blk_opf_t opf, u64 blocknr,
 	 * Counted once it completed, failed or not (a failed write may have
 	 * landed): an instance that read before this sees the count move.
 	 */
-	if (op_is_write(opf))
-		md->writes_seen = atomic64_inc_return(md->writes);
+	if (op_is_write(opf)) {
+		atomic64_inc(md->writes);
+		md->writes_seen++;
+	}
 	return r;
 }
 

@@ -34,8 +34,8 @@ struct rm_md {
 	/*
 	 * Metadata writes of every instance on this spare, counted after each
 	 * write completes (shared, see struct remap_spare), and the count as
-	 * of this instance's load or its own last write: when they differ,
-	 * another instance wrote since, and what this one read is stale.
+	 * of this instance's load plus its own writes since: when they differ,
+	 * another instance wrote, and what this one read is stale.
 	 */
 	atomic64_t *writes;
 	s64 writes_seen;

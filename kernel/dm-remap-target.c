@@ -226,10 +226,13 @@ struct remap_c {
 	void *unit_buf;	 /* one unit, used by the worker */
 	void *probe_buf; /* one logical block of main, used by the worker */
 	u64 good_unit; /* a main unit that read on the worker (U64_MAX: none) */
-	atomic_t queued; /* remap messages not finished by the worker */
-	bool loaded;	 /* md and the lookup hold a complete load */
-	bool writable;	 /* worker: md is current and the device resumed */
-	bool live;	 /* counted in spare->live */
+	atomic_t queued;   /* remap messages not finished by the worker */
+	bool loaded;	   /* md and the lookup hold a complete load */
+	bool writable;	   /* worker: md is current and the device resumed */
+	bool suspending;   /* presuspend to resume: queued remaps are refused */
+	u64 resume_cursor; /* the scan position the metadata holds at resume */
+	u64 resume_pass;
+	bool live; /* counted in spare->live */
 
 	/*
 	 * The layout the constructor read. A re-read at resume must find the
@@ -1040,7 +1043,7 @@ static void metadata_failed(struct remap_c *rc, int r)
 
 static bool can_remap(struct remap_c *rc)
 {
-	return rc->mode == RM_MODE_OK && rc->writable;
+	return rc->mode == RM_MODE_OK && rc->writable && !rc->md.error;
 }
 
 /* ---- Transactions: the changes of one table block ----------------------- */
@@ -1101,7 +1104,13 @@ static void txn_apply(struct remap_c *rc)
 static void txn_fence(struct remap_c *rc)
 {
 	struct remap_txn *t = rc->txn;
-	u64 i, n = 0;
+	unsigned int i, replaced = 0;
+	u64 n = 0;
+
+	/* Pending already: the slot of a pending unit remapped in place. */
+	for (i = 0; i < t->nr_records; i++)
+		if (t->records[i].kind == TXN_ADD && !t->records[i].new_slot)
+			replaced++;
 
 	for (i = 0; i < t->nr_changes; i++) {
 		struct rm_lookup_entry *c = &t->changes[i];
@@ -1113,7 +1122,8 @@ static void txn_fence(struct remap_c *rc)
 		t->changes[n++] = *c;
 	}
 	t->nr_changes = n;
-	rc->md.nr_pending += n;
+	rc->md.nr_pending += n - replaced;
+	rc->md.nr_bad += t->bad; /* their blocks stay taken */
 	if (n)
 		RMERR_LIMIT(
 			rc,
@@ -1188,6 +1198,9 @@ static int txn_stage(struct remap_c *rc, u64 slot, const struct rm4_entry *e,
 		if (!r)
 			r = rm_md_stage(&rc->md, slot, e);
 	}
+	/* A table block that cannot be read from either copy sticks too. */
+	if (r && rc->md.error)
+		metadata_failed(rc, r);
 	if (r)
 		return r;
 	t->records[t->nr_records++] = *x;
@@ -1843,6 +1856,7 @@ static int handle_reload(struct remap_c *rc, char **error)
 static int handle_resume(struct remap_c *rc, struct remap_request *req)
 {
 	const char *name = dm_table_device_name(rc->ti->table);
+	unsigned int noio;
 	int r;
 
 	if (rm_md_stale(&rc->md))
@@ -1855,10 +1869,20 @@ static int handle_resume(struct remap_c *rc, struct remap_request *req)
 		DMINFO("%s: re-reading metadata after a failed resume", name);
 	else
 		goto writable;
+	/*
+	 * The device is suspended: reclaim must not wait on writeback to it
+	 * (a filesystem or swap above).
+	 */
+	noio = memalloc_noio_save();
 	r = handle_reload(rc, &req->error);
+	memalloc_noio_restore(noio);
 	if (r)
 		return r;
 writable:
+	/* For resume(), which must not read rc->md itself. */
+	rc->resume_cursor = rc->md.sb.scan_cursor;
+	rc->resume_pass = rc->md.sb.scan_pass;
+	WRITE_ONCE(rc->suspending, false);
 	rc->writable = true;
 	return 0;
 }
@@ -1880,6 +1904,12 @@ static int handle_request(struct remap_c *rc, struct remap_request *req)
 	 */
 	if (!rc->writable)
 		return req->kind == RQ_REMAP ? -EAGAIN : RM_SCAN_FAILED;
+	/*
+	 * A suspend waits for the requests queued before it: remaps queued
+	 * meanwhile (each may read a failing disk for minutes) are refused.
+	 */
+	if (req->kind == RQ_REMAP && READ_ONCE(rc->suspending))
+		return -EAGAIN;
 	switch (req->kind) {
 	case RQ_SCAN_UNIT:
 		return handle_scan_unit(rc, req->unit, req->slow_ms);
@@ -2441,6 +2471,7 @@ static void remap_presuspend(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
 
+	WRITE_ONCE(rc->suspending, true);
 	/* The scan stops and saves its cursor while this table is live. */
 	rm_scan_set_active(&rc->scan, false);
 }
@@ -2449,6 +2480,7 @@ static void remap_presuspend_undo(struct dm_target *ti)
 {
 	struct remap_c *rc = ti->private;
 
+	WRITE_ONCE(rc->suspending, false);
 	rm_scan_set_active(&rc->scan, true);
 }
 
@@ -2458,10 +2490,9 @@ static void remap_resume(struct dm_target *ti)
 	struct rm_scan *s = &rc->scan;
 
 	/* The metadata may have been re-read: resume from its cursor. */
-	WRITE_ONCE(s->cursor, rc->md.sb.scan_cursor < s->units
-				      ? rc->md.sb.scan_cursor
-				      : 0);
-	WRITE_ONCE(s->pass, rc->md.sb.scan_pass);
+	WRITE_ONCE(s->cursor,
+		   rc->resume_cursor < s->units ? rc->resume_cursor : 0);
+	WRITE_ONCE(s->pass, rc->resume_pass);
 	/*
 	 * The table line is the configuration: scan_rate starts the scan at
 	 * every resume, at its rate, whatever messages did since.
