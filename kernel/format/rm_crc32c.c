@@ -1,12 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0-only OR MIT
 /*
- * CRC32C (Castagnoli, reflected polynomial 0x82F63B78), slicing-by-8.
+ * CRC32C (Castagnoli, reflected polynomial 0x82F63B78).
  *
- * Plain C shared by the kernel module and libremapmeta, so both compute the
- * metadata checksums with the same code. rm_crc32c_init() fills the tables:
- * the module calls it at load time, userspace at program start.
+ * In the kernel, the kernel's own crc32c() (<linux/crc32c.h>: lib/crc32 since
+ * 6.14, the libcrc32c module before, both with the CPU's CRC instructions
+ * where there are any); rm_crc32c_init() does nothing there. In userspace
+ * (libremapmeta and the tests), plain C slicing-by-8 whose tables
+ * rm_crc32c_init() fills at program start. Both compute the same raw CRC:
+ * no inversion on entry or exit (RM_CRC32C_INIT and rm_crc32c_final() do
+ * that).
  */
 #include "rm_format.h"
+
+#ifdef __KERNEL__
+#include <linux/crc32c.h>
+
+void rm_crc32c_init(void)
+{
+}
+
+__u32 rm_crc32c(__u32 crc, const void *buf, size_t len)
+{
+	return crc32c(crc, buf, len);
+}
+#else
 
 #define RM_CRC32C_POLY 0x82f63b78u
 
@@ -31,12 +48,10 @@ void rm_crc32c_init(void)
 						   0xff];
 }
 
-#ifndef __KERNEL__
 __attribute__((constructor)) static void rm_crc32c_constructor(void)
 {
 	rm_crc32c_init();
 }
-#endif
 
 static inline __u32 load_le32(const unsigned char *p)
 {
@@ -67,3 +82,4 @@ __u32 rm_crc32c(__u32 crc, const void *buf, size_t len)
 		crc = (crc >> 8) ^ rm_crc32c_table[0][(crc ^ *p++) & 0xff];
 	return crc;
 }
+#endif /* __KERNEL__ */

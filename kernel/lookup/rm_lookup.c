@@ -4,9 +4,13 @@
  */
 #include "rm_lookup.h"
 
+#ifdef __KERNEL__
+#include <linux/sort.h>
+#else
 typedef __u32 u32;
 typedef __u64 u64;
 typedef __s64 s64;
+#endif
 
 /* About two entries per bucket, at least one bucket. */
 static u64 buckets_for(u64 nr)
@@ -62,6 +66,21 @@ void rm_lookup_index(struct rm_lookup *lk)
 	lk->bucket[lk->nr_buckets] = (u32)lk->nr;
 }
 
+#ifdef __KERNEL__
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct rm_lookup_entry *x = a, *y = b;
+
+	return x->main < y->main ? -1 : x->main > y->main;
+}
+
+/* The kernel's sort() (heapsort, in place) for every bucket. */
+static void bucket_sort(struct rm_lookup_entry *e, u64 nr)
+{
+	if (nr > 1)
+		sort(e, nr, sizeof(*e), entry_cmp, NULL);
+}
+#else
 /* Entries per bucket below which a bucket is sorted by insertion. */
 #define BUILD_INSERTION_MAX 16
 
@@ -77,6 +96,15 @@ static void insertion_sort(struct rm_lookup_entry *e, u64 nr)
 		e[j] = x;
 	}
 }
+
+static void bucket_sort(struct rm_lookup_entry *e, u64 nr)
+{
+	if (nr <= BUILD_INSERTION_MAX)
+		insertion_sort(e, nr);
+	else
+		rm_lookup_sort(e, nr);
+}
+#endif
 
 int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 		    u64 *bad_unit)
@@ -112,10 +140,7 @@ int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 		struct rm_lookup_entry *e = lk->e + bucket[b];
 		const u64 n = bucket[b + 1] - bucket[b];
 
-		if (n <= BUILD_INSERTION_MAX)
-			insertion_sort(e, n);
-		else
-			rm_lookup_sort(e, n);
+		bucket_sort(e, n);
 		for (i = 1; i < n; i++) {
 			if (e[i].main == e[i - 1].main) {
 				*bad_unit = e[i].main;
@@ -126,6 +151,12 @@ int rm_lookup_build(struct rm_lookup *lk, const struct rm_lookup_entry *in,
 	return 0;
 }
 
+#ifdef __KERNEL__
+void rm_lookup_sort(struct rm_lookup_entry *e, u64 nr)
+{
+	bucket_sort(e, nr);
+}
+#else
 static void sift_down(struct rm_lookup_entry *e, u64 root, u64 end)
 {
 	while (2 * root + 1 < end) {
@@ -159,6 +190,7 @@ void rm_lookup_sort(struct rm_lookup_entry *e, u64 nr)
 		sift_down(e, 0, i);
 	}
 }
+#endif
 
 /*
  * The merge of `old` and sorted `changes`; with keep_removals, a change
