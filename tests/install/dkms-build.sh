@@ -3,10 +3,13 @@
 # private DKMS tree so nothing lands in the host's /var/lib/dkms, and checks
 # that each module's vermagic names the kernel it was built for.
 #
-#   tests/install/dkms-build.sh SOURCE_DIR VERSION KERNEL...   (KERNEL: 6.1, 6.12)
+#   tests/install/dkms-build.sh SOURCE_DIR VERSION KERNEL...   (KERNEL: 6.1, 6.12, 7.3, ...)
 #
 # Needs Debian's dkms (scripts/install-deps); the kernel headers come from
-# scripts/vm/kernels, fetched on demand. With DMREMAP_DKMS_OUT set, each
+# scripts/vm/kernels, fetched on demand. For the 7.x kernels, whose headers
+# need a newer userland than bookworm's, dkms runs in the kernel's build root
+# (scripts/vm/common.sh: buildroot_run; it has its suite's dkms), on the same
+# private tree. With DMREMAP_DKMS_OUT set, each
 # module is kept as $DMREMAP_DKMS_OUT/<KERNEL>/dm-remap.ko (the VM scenario
 # dkms-module loads it).
 set -euo pipefail
@@ -18,6 +21,8 @@ set -euo pipefail
 src=$1 version=$2
 shift 2
 command -v dkms >/dev/null || { echo "dkms is not installed (scripts/install-deps)" >&2; exit 1; }
+# shellcheck source=scripts/vm/common.sh
+PROG=dkms-build . "$src/scripts/vm/common.sh"
 
 conf_version=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' "$src/kernel/dkms.conf")
 [[ $conf_version == "$version" ]] || {
@@ -44,7 +49,11 @@ for series in "$@"; do
 		kdir=$("$kernels" path "$series" kdir)
 	}
 	kver=$("$kernels" path "$series" kver)
-	if ! dkms build -m dm-remap -v "$version" -k "$kver" --kernelsourcedir "$kdir" \
+	run=()
+	if needs_buildroot "$series"; then
+		run=(buildroot_run "$("$kernels" path "$series" buildroot)" --bind "$work" --)
+	fi
+	if ! "${run[@]}" dkms build -m dm-remap -v "$version" -k "$kver" --kernelsourcedir "$kdir" \
 		"${trees[@]}" >"$work/build-$series.log" 2>&1; then
 		cat "$work/build-$series.log" >&2
 		find "$work/tree" -name make.log -exec tail -n 30 {} + >&2 || true
