@@ -285,18 +285,22 @@ static int load_table_block(struct rm_md *md, u64 k, void *a, void *b,
 			       k, copy_str(sa, a_unreadable));
 			return 0;
 		}
-		if (sa == RM4_E_ZERO && !a_unreadable && sb == RM4_E_MAGIC &&
-		    !b_unreadable) {
-			/* Damage to a block never written (no magic in B). */
-			DMWARN("table block %llu: copy A never written, copy B has no magic (damage to an unused block); treating as empty",
-			       k);
+		if (sa == RM4_E_ZERO && !a_unreadable &&
+		    (sb == RM4_E_MAGIC || b_unreadable)) {
+			/*
+			 * Damage to a block never written: B has no magic, or
+			 * cannot be read (a bad region of copy B must not make
+			 * every unused block fatal).
+			 */
+			DMWARN("table block %llu: copy A never written, copy B %s (damage to an unused block); treating as empty",
+			       k, copy_str(sb, b_unreadable));
 			return 0;
 		}
 		/*
-		 * A zeroed A beside a B that was written (its magic holds) or
-		 * cannot be read is damage to both copies of a block that may
-		 * hold committed entries (a drive returning zeroes for a lost
-		 * sector): fatal, never silently empty.
+		 * A zeroed A beside a B that was written (its magic holds) is
+		 * damage to both copies of a block that held committed entries
+		 * (a drive returning zeroes for a lost sector): fatal, never
+		 * silently empty.
 		 */
 		DMERR("table block %llu: copy A %s (%s), copy B %s (%s)", k,
 		      copy_str(sa, a_unreadable),

@@ -425,11 +425,11 @@ void Scanner::table_block(uint64_t k, const std::byte* a, bool a_unreadable, con
                 fmt::format("table block {} has no valid copy: {}; {}; its entries pass their "
                             "checks and can be salvaged from copy {} by remap-repair",
                             k, reason(0), reason(1), chosen == 0 ? 'A' : 'B'));
-        } else if (zero[1] || (zero[0] && st[1] == RM4_E_MAGIC && !unreadable[1])) {
+        } else if (zero[1] || (zero[0] && (st[1] == RM4_E_MAGIC || unreadable[1]))) {
             // B never written beside a bad A is a cut first commit (A is
-            // written first); a zeroed A beside a B without magic is
-            // damage to an unused block. A zeroed A beside a B that was
-            // written, or is unreadable, may hide entries: lost (below).
+            // written first); a zeroed A beside a B without magic, or
+            // unreadable, is damage to an unused block. A zeroed A beside
+            // a B that was written hides entries: lost (below).
             const int damaged = zero[1] ? 0 : 1;
             add(Severity::non_fatal, "table-copy-damaged", blocknr[damaged],
                 prob[damaged].field ? prob[damaged].field : "",

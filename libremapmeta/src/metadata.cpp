@@ -330,16 +330,17 @@ void Loader::table_block(uint64_t k, ConstBlockSpan a, ConstBlockSpan b) {
     if (chosen < 0) {
         bc.needs_rewrite = true;
         const bool unused_b_damaged =
-            bc.a.never_written() && bc.b.status == RM4_E_MAGIC && !bc.b.read_error;
+            bc.a.never_written() && (bc.b.status == RM4_E_MAGIC || bc.b.read_error);
         if (bc.b.never_written() || unused_b_damaged) {
             // Copy B never written beside a damaged A: commits write A
             // first, so this is a first commit torn before it finished.
             // Or a zeroed A beside a B without magic: damage to a block
             // never used. Either way the last committed state is "no
-            // entries". A zeroed A beside a B that was written (its magic
-            // holds) or is unreadable may hide committed entries (a drive
-            // that returns zeroes for a lost sector): lost, as the kernel
-            // says too.
+            // entries" (an unreadable B counts as unused too: a bad region of
+            // copy B must not make every unused block fatal). A zeroed A
+            // beside a B that was written (its magic holds) hides
+            // committed entries (a drive that returns zeroes for a lost
+            // sector): lost, as the kernel says too.
             const int damaged = unused_b_damaged ? 1 : 0;
             bc.source = BlockSource::empty;
             add(Severity::non_fatal, blocknr[damaged], prob[damaged].field,
