@@ -2706,8 +2706,9 @@ static int message_remap(struct remap_c *rc, u64 u, char *result,
 
 	/* A suspended table is not the spare's writer. */
 	if (!READ_ONCE(rc->live)) {
-		DMWARN("%s: cannot remap unit %llu: the device is suspended",
-		       dm_table_device_name(rc->ti->table), u);
+		RMWARN_LIMIT(rc,
+			     "cannot remap unit %llu: the device is suspended",
+			     u);
 		return -EAGAIN;
 	}
 	rm_tp(RM_TP_MESSAGE, u, false);
