@@ -6,7 +6,7 @@ set -euo pipefail
 . "$DMREMAP_SRC/tests/vm/lib.sh"
 
 assert_eq "$DMREMAP_KVER" "$(uname -r)" "running kernel"
-[[ $DMREMAP_KVER == "$DMREMAP_KERNEL".* ]] || die "DMREMAP_KVER=$DMREMAP_KVER is not a $DMREMAP_KERNEL kernel"
+[[ $DMREMAP_KVER == "${DMREMAP_KERNEL%-rt}".* ]] || die "DMREMAP_KVER=$DMREMAP_KVER is not a $DMREMAP_KERNEL kernel"
 [[ -d $DMREMAP_BUILD && -d $DMREMAP_SRC/tests/vm ]] || die "DMREMAP_BUILD/DMREMAP_SRC not visible in the guest"
 [[ :$PATH: == *":$DMREMAP_BUILD/tools:"* ]] || die "PATH lacks $DMREMAP_BUILD/tools"
 echo ok >"$RESULTS/smoke.out" || die "RESULTS ($RESULTS) is not writable"
