@@ -101,7 +101,7 @@ set_faults gmain "$base" "$S:8:w"
 head -c 4096 /dev/urandom >/tmp/w
 log "failed write at sector $S (unit 2 of 64 KiB)"
 rc=0
-t 60 dd if=/tmp/w of="$dev" bs=4096 seek=$((S / 8)) count=1 oflag=direct conv=notrunc status=none 2>/tmp/dd.err || rc=$?
+t 20 dd if=/tmp/w of="$dev" bs=4096 seek=$((S / 8)) count=1 oflag=direct conv=notrunc status=none 2>/tmp/dd.err || rc=$?
 no_oops "the failed write"
 ((resumed == 0)) || die "the resume with another unit size (64 KiB instead of 4 KiB) was accepted (resume exited 0: $(xargs </tmp/resume.err)); the failed write then exited $rc"
 ((rc == 0)) || die "the failed write was not remapped: $(cat /tmp/dd.err)"
