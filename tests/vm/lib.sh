@@ -350,3 +350,48 @@ io_fails() {
 	fi
 	[[ $err =~ $want ]] || die "dd $* failed with '$err'; expected '$want'"
 }
+
+# --- scenarios that may hang or oops the kernel they test ----------------
+
+# hang_safe: no_oops, wait_pid and t report their failures on fd 3, the
+# scenario's stderr, even when the caller redirected stderr; call it once.
+hang_safe() {
+	exec 3>&2
+}
+# no_oops WHAT: dies (without the teardown, which would hang on a dead
+# worker or SRCU reader) if the kernel logged an oops.
+no_oops() {
+	dmesg >/tmp/.dmesg.now 2>&1 || true
+	if grep -qE 'Oops|BUG:|general protection' /tmp/.dmesg.now; then
+		grep -E -A3 'Oops|BUG:|general protection' /tmp/.dmesg.now | head -8 >&3
+		trap - EXIT
+		die "$1: the kernel oopsed" 2>&3
+	fi
+}
+# wait_pid PID SECONDS: waits for a background job, which must end in time
+# (a hang, even in D state, is a failure, reported without the teardown).
+wait_pid() {
+	local end=$((SECONDS + $2))
+	while kill -0 "$1" 2>/dev/null && ((SECONDS < end)); do
+		sleep 0.2
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		no_oops "waiting for pid $1"
+		trap - EXIT
+		die "a command did not finish within $2 s (hang): $(tr '\0' ' ' </proc/"$1"/cmdline 2>/dev/null); stack: $(xargs </proc/"$1"/stack 2>/dev/null)" 2>&3
+	fi
+	wait "$1"
+}
+# t SECONDS CMD...: runs CMD, which must finish within SECONDS. Its output
+# goes through files, so that a hung CMD holds no pipe of the runner's.
+t() {
+	local s=$1 f rc=0
+	shift
+	f="$(mktemp /tmp/.t.XXXXXX)"
+	"$@" >"$f.out" 2>"$f.err" </dev/null 3>&- &
+	wait_pid $! "$s" || rc=$?
+	cat "$f.out"
+	cat "$f.err" >&2
+	rm -f "$f" "$f.out" "$f.err"
+	return $rc
+}
